@@ -1,0 +1,59 @@
+"""Model hyper-parameters: every size of the IDM network lives in one dataclass."""
+
+from dataclasses import asdict, dataclass, fields
+
+from .constants import CLASSES, SAMPLE_RATE, TRAIN_KITS
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of an Inverse Drum Machine; the defaults are the released model's."""
+
+    n_mels: int = 128
+    n_fft: int = 1024
+    encoder_dims: tuple = (4, 8, 16, 32)
+    encoder_depths: tuple = (3, 3, 9, 3)
+    head_kernel: int = 7
+    n_kits: int = len(TRAIN_KITS)
+    synth_channels: int = 48
+    synth_layers: int = 12
+    synth_kernel: int = 15
+    dilation_base: int = 2
+    one_shot_length: int = SAMPLE_RATE
+    envelope_scale: float = 20.0
+    gain_hidden: int = 8
+
+    def __post_init__(self):
+        object.__setattr__(self, "encoder_dims", tuple(self.encoder_dims))
+        object.__setattr__(self, "encoder_depths", tuple(self.encoder_depths))
+        if len(self.encoder_dims) != len(self.encoder_depths):
+            raise ValueError("encoder_dims and encoder_depths must have the same length")
+
+    @property
+    def n_classes(self) -> int:
+        return len(CLASSES)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.encoder_dims[-1]
+
+    @property
+    def cond_dim(self) -> int:
+        """Size of the synthesiser's conditioning vector: class one-hot + kit probabilities."""
+        return self.n_classes + self.n_kits
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict of the config."""
+        d = asdict(self)
+        d["encoder_dims"] = list(self.encoder_dims)
+        d["encoder_depths"] = list(self.encoder_depths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        """Build a config from a dict, rejecting unknown keys by name."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**d)

@@ -1,0 +1,136 @@
+"""Encoder: log-mel -> ConvNeXt (frequency downsampled, time kept) -> frame features.
+
+Also the two heads that read the frame features: the kit classifier and the
+transcription head (onset logits and velocities).
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .mel import LogMel
+
+
+def exp_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """`2 * sigmoid(x) ** ln(10) + 1e-7`, the positive activation used for gains and velocities."""
+    return 2.0 * torch.sigmoid(x) ** 2.302585092994046 + 1e-7
+
+
+class ChannelsFirstLayerNorm(nn.Module):
+    """LayerNorm over the channel axis of a (B, C, H, W) tensor, with per-channel affine."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = (x - mean) / torch.sqrt(var + self.eps)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise 7x7 conv -> LayerNorm -> MLP (4x, GELU) -> layer scale -> residual."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.depthwise = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.expand = nn.Linear(dim, 4 * dim)
+        self.project = nn.Linear(4 * dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), 1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.depthwise(x).permute(0, 2, 3, 1)
+        y = self.project(F.gelu(self.expand(self.norm(y))))
+        return x + (self.gamma * y).permute(0, 3, 1, 2)
+
+
+class Downsample(nn.Module):
+    """Channels-first LayerNorm then a 3x3 conv that halves frequency and adds 4 frames in time.
+
+    The time padding of 3 with a kernel of 3 is the released model's quirk: keep it.
+    """
+
+    def __init__(self, dim_in: int, dim_out: int):
+        super().__init__()
+        self.norm = ChannelsFirstLayerNorm(dim_in)
+        self.conv = nn.Conv2d(dim_in, dim_out, kernel_size=3, stride=(2, 1), padding=(0, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.norm(x))
+
+
+class Stem(nn.Module):
+    """7x7 conv, frequency stride 4, then a channels-first LayerNorm."""
+
+    def __init__(self, dim_out: int):
+        super().__init__()
+        self.conv = nn.Conv2d(1, dim_out, kernel_size=7, stride=(4, 1), padding=(0, 3))
+        self.norm = ChannelsFirstLayerNorm(dim_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.conv(x))
+
+
+class ConvNeXt(nn.Module):
+    """ConvNeXt on a (B, 1, n_mels, F) log-mel image -> (B, M, D) frame features, M = F + 12."""
+
+    def __init__(self, dims, depths):
+        super().__init__()
+        self.stem = Stem(dims[0])
+        self.downsample = nn.ModuleList(Downsample(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.stages = nn.ModuleList(
+            nn.Sequential(*(ConvNeXtBlock(dim) for _ in range(depth))) for dim, depth in zip(dims, depths)
+        )
+        self.out_norm = nn.LayerNorm(dims[-1], eps=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages[0](self.stem(x))
+        for down, stage in zip(self.downsample, self.stages[1:]):
+            x = stage(down(x))
+        return self.out_norm(x.mean(2).transpose(1, 2))
+
+
+class Encoder(nn.Module):
+    """Waveform (B, T) -> frame features (B, M, D)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.mel = LogMel(config.n_fft, config.n_mels)
+        self.backbone = ConvNeXt(config.encoder_dims, config.encoder_depths)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.mel(audio).unsqueeze(1))
+
+
+class KitClassifier(nn.Module):
+    """Frame features (B, M, D) -> kit logits (B, n_kits), from the time average."""
+
+    def __init__(self, dim: int, n_kits: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim, eps=1e-5)
+        self.hidden = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, n_kits)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        pooled = self.norm(features).mean(1)
+        return self.out(torch.relu(self.hidden(pooled)))
+
+
+class TranscriptionHead(nn.Module):
+    """Frame features (B, M, D) -> onset logits and velocities, each (B, K, M)."""
+
+    def __init__(self, dim: int, n_classes: int, kernel: int):
+        super().__init__()
+        self.conv = nn.Conv1d(dim, dim, kernel, padding="same")
+        self.onset = nn.Linear(dim, n_classes)
+        self.velocity = nn.Linear(dim, n_classes)
+
+    def forward(self, features: torch.Tensor):
+        h = torch.relu(self.conv(features.transpose(1, 2))).transpose(1, 2)
+        return self.onset(h).transpose(1, 2), exp_sigmoid(self.velocity(h)).transpose(1, 2)

@@ -1,0 +1,94 @@
+"""The Inverse Drum Machine: transcribe, synthesise one-shots, sequence them, mix.
+
+Stages (see the architecture doc): `analyse` (encoder and heads), `one_shots`
+(conditioned synthesiser), `render` (sequencer and track gains). `forward` runs the
+teacher-forced training pass; inference with peak picking lives in `idm.separate`.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .constants import HOP_LENGTH
+from .encoder import Encoder, KitClassifier, TranscriptionHead
+from .sequencer import TrackGains, sequence
+from .synth import OneShotSynth
+
+
+@dataclass
+class Analysis:
+    """What the encoder and its heads read from a batch of mixtures."""
+
+    onset_logits: torch.Tensor  # (B, K, M)
+    velocity: torch.Tensor  # (B, K, M)
+    kit_logits: torch.Tensor  # (B, n_kits)
+    kit_probs: torch.Tensor  # (B, n_kits)
+    gains: torch.Tensor  # (B, K)
+
+
+def encoder_input(audio: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """Right-pad (B, T) with zeros to a multiple of the hop (and to at least one FFT frame)."""
+    t = audio.shape[-1]
+    padded = max(-(-t // HOP_LENGTH) * HOP_LENGTH, n_fft)
+    return F.pad(audio, (0, padded - t))
+
+
+def n_frames(n_samples: int, config: ModelConfig) -> int:
+    """Number of onset-grid frames M the model produces for an input of `n_samples`."""
+    padded = max(-(-n_samples // HOP_LENGTH) * HOP_LENGTH, config.n_fft)
+    return padded // HOP_LENGTH + 1 + 4 * (len(config.encoder_dims) - 1)
+
+
+class InverseDrumMachine(nn.Module):
+    """The IDM network. `config` holds every size; the defaults are the released model's."""
+
+    def __init__(self, config: ModelConfig = ModelConfig()):
+        super().__init__()
+        self.config = config
+        dim = config.feature_dim
+        self.encoder = Encoder(config)
+        self.kit_classifier = KitClassifier(dim, config.n_kits)
+        self.transcriber = TranscriptionHead(dim, config.n_classes, config.head_kernel)
+        self.synth = OneShotSynth(config)
+        self.track_gains = TrackGains(dim, config.gain_hidden, config.n_classes)
+
+    def analyse(self, audio: torch.Tensor) -> Analysis:
+        """Mixtures (B, T) -> onset logits, velocities, kit logits/probabilities and track gains."""
+        features = self.encoder(encoder_input(audio, self.config.n_fft))
+        onset_logits, velocity = self.transcriber(features)
+        kit_logits = self.kit_classifier(features)
+        gains = self.track_gains(features.mean(1))
+        return Analysis(onset_logits, velocity, kit_logits, torch.softmax(kit_logits, -1), gains)
+
+    def conditioning(self, kit_probs: torch.Tensor) -> torch.Tensor:
+        """(B, n_kits) -> (B*K, K + n_kits): class one-hot and kit probabilities, item-major."""
+        b, k = kit_probs.shape[0], self.config.n_classes
+        one_hot = torch.eye(k, device=kit_probs.device, dtype=kit_probs.dtype).expand(b, k, k)
+        return torch.cat([one_hot, kit_probs.unsqueeze(1).expand(b, k, -1)], -1).reshape(b * k, -1)
+
+    def one_shots(self, kit_probs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Kit probabilities (B, n_kits) and noise (B*K, 1, N) -> one-shot samples (B, K, N)."""
+        samples = self.synth(noise, self.conditioning(kit_probs))
+        return samples.reshape(kit_probs.shape[0], self.config.n_classes, -1)
+
+    def render(self, activations: torch.Tensor, samples: torch.Tensor, gains: torch.Tensor,
+               length: int) -> torch.Tensor:
+        """Activations (B, K, M), one-shots (B, K, N), gains (B, K) -> stems (B, K, length)."""
+        tracks = sequence(activations, samples)
+        return tracks[..., :length] * gains.unsqueeze(-1)
+
+    def forward(self, audio: torch.Tensor, onset_grid: torch.Tensor, noise: torch.Tensor,
+                sigmoid_grid: bool = True) -> dict:
+        """Teacher-forced pass used in training: the decoder is driven by `onset_grid` (B, K, M).
+
+        `sigmoid_grid=True` reproduces the released training (`sigmoid(grid) * velocity`);
+        False drives it with `grid * velocity`.
+        """
+        analysis = self.analyse(audio)
+        drive = torch.sigmoid(onset_grid) if sigmoid_grid else onset_grid
+        samples = self.one_shots(analysis.kit_probs, noise)
+        stems = self.render(drive * analysis.velocity, samples, analysis.gains, audio.shape[-1])
+        return dict(analysis=analysis, samples=samples, stems=stems, mix_estimate=stems.sum(1))

@@ -1,0 +1,79 @@
+"""The drum machine: one-shots placed at the activations, scaled by per-class track gains."""
+
+import torch
+from torch import nn
+
+from .constants import FRAME_RATE, HOP_LENGTH
+from .encoder import exp_sigmoid
+
+
+def onset_times_to_grid(times_per_class, n_frames: int, device=None) -> torch.Tensor:
+    """Onset times in seconds, one sequence per class, -> binary grid (K, n_frames).
+
+    Frame of an onset at t seconds: floor(t * frame rate), clamped to the grid.
+    """
+    grid = torch.zeros(len(times_per_class), n_frames, device=device)
+    for k, times in enumerate(times_per_class):
+        t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+        if t.numel():
+            frames = torch.floor(t * FRAME_RATE).long().clamp(0, n_frames - 1)
+            grid[k, frames.to(grid.device)] = 1.0
+    return grid
+
+
+def _fft_size(n: int) -> int:
+    """Smallest 2^a * 3^b * 5^c >= n (fast sizes for the FFT)."""
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def sequence(activations: torch.Tensor, samples: torch.Tensor, block_frames: int = 2048) -> torch.Tensor:
+    """Convolve zero-inserted activations (B, K, M) with one-shots (B, K, N) -> tracks (B, K, M*hop).
+
+    Exact linear convolution, truncated to M*hop samples, by FFT overlap-add over blocks
+    of `block_frames` frames so that memory stays bounded on long inputs.
+    """
+    b, k, m = activations.shape
+    n = samples.shape[-1]
+    total = m * HOP_LENGTH
+    out = torch.zeros(b, k, total, device=activations.device, dtype=samples.dtype)
+    block = block_frames * HOP_LENGTH
+    size = _fft_size(block + n - 1)
+    kernel = torch.fft.rfft(samples, size)
+    for f0 in range(0, m, block_frames):
+        a = activations[..., f0:f0 + block_frames]
+        if not torch.any(a):
+            continue
+        x = torch.zeros(b, k, a.shape[-1] * HOP_LENGTH, device=a.device, dtype=samples.dtype)
+        x[..., ::HOP_LENGTH] = a
+        y = torch.fft.irfft(torch.fft.rfft(x, size) * kernel, size)
+        s0 = f0 * HOP_LENGTH
+        s1 = min(total, s0 + x.shape[-1] + n - 1)
+        out[..., s0:s1] += y[..., :s1 - s0]
+    return out
+
+
+class TrackGains(nn.Module):
+    """One small MLP per class on the time-averaged features -> a gain per (item, class)."""
+
+    def __init__(self, dim: int, hidden: int, n_classes: int):
+        super().__init__()
+        self.mlps = nn.ModuleList(
+            nn.Sequential(nn.Linear(dim, hidden), nn.LeakyReLU(0.01), nn.Linear(hidden, hidden),
+                          nn.LeakyReLU(0.01), nn.Linear(hidden, 1))
+            for _ in range(n_classes)
+        )
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(B, D) time-averaged features -> (B, K) gains."""
+        return exp_sigmoid(torch.cat([mlp(pooled) for mlp in self.mlps], dim=1))

@@ -1,0 +1,81 @@
+"""One-shot synthesiser: a FiLM-conditioned dilated TCN on noise, then a decay envelope.
+
+`OneShotSynth.forward` is the plain, differentiable definition used for training.
+Inference goes through `idm.fast_synth`, which computes the same numbers faster.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .constants import SAMPLE_RATE
+from .encoder import exp_sigmoid
+
+
+def inference_noise(seed: int, n_classes: int, length: int) -> torch.Tensor:
+    """The reproducible noise block (K, 1, N): float32 on the CPU from `seed`, shared by all items."""
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randn((n_classes, 1, length), generator=generator)
+
+
+class FiLMBlock(nn.Module):
+    """InstanceNorm -> causal dilated conv -> FiLM -> GELU, plus a 1x1 residual conv of the input."""
+
+    def __init__(self, channels: int, cond_dim: int, kernel: int, dilation: int):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation)
+        self.film = nn.Linear(cond_dim, 2 * channels)
+        self.residual = nn.Conv1d(channels, channels, 1)
+        self.causal_pad = (kernel - 1) * dilation
+
+    def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        u = F.pad(F.instance_norm(h), (self.causal_pad, 0))
+        gamma, beta = self.film(cond).unsqueeze(-1).chunk(2, dim=1)
+        return F.gelu(gamma * self.conv(u) + beta) + self.residual(h)
+
+
+class DecayEnvelope(nn.Module):
+    """Conditioning (R, C) -> exponential decay `exp(-alpha * scale * t)` over N samples, (R, 1, N)."""
+
+    def __init__(self, cond_dim: int, length: int, scale: float):
+        super().__init__()
+        self.hidden = nn.Linear(cond_dim, cond_dim)
+        self.out = nn.Linear(cond_dim, 1)
+        self.register_buffer("scale", torch.tensor(float(scale)))
+        self.length = length
+
+    def forward(self, cond: torch.Tensor) -> torch.Tensor:
+        alpha = exp_sigmoid(self.out(torch.relu(self.hidden(cond))))
+        t = torch.arange(self.length, device=cond.device, dtype=cond.dtype) / SAMPLE_RATE
+        return torch.exp(-alpha.unsqueeze(-1) * self.scale * t)
+
+
+def normalize_batch(x: torch.Tensor) -> torch.Tensor:
+    """Scale the whole tensor so that its peak is 0.95 (one scalar for the batch, as trained)."""
+    return x / (x.abs().max() + 1e-6) * 0.95
+
+
+class OneShotSynth(nn.Module):
+    """Noise (R, 1, N) and conditioning (R, C) -> one-shot samples (R, N); R = items x classes."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        ch = config.synth_channels
+        self.in_proj = nn.Conv1d(1, ch, 1)
+        self.blocks = nn.ModuleList(
+            FiLMBlock(ch, config.cond_dim, config.synth_kernel, config.dilation_base ** n)
+            for n in range(config.synth_layers)
+        )
+        self.out_proj = nn.Conv1d(ch, 1, 1)
+        self.envelope = DecayEnvelope(config.cond_dim, config.one_shot_length, config.envelope_scale)
+
+    def tcn(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The un-normalised TCN output (R, 1, N)."""
+        h = self.in_proj(noise)
+        for block in self.blocks:
+            h = block(h, cond)
+        return self.out_proj(h)
+
+    def forward(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return (normalize_batch(self.tcn(noise, cond)) * self.envelope(cond)).squeeze(1)
