@@ -15,6 +15,7 @@ from .config import ModelConfig
 from .constants import HOP_LENGTH
 from .encoder import Encoder, KitClassifier, TranscriptionHead
 from .sequencer import TrackGains, sequence
+from .fast_synth import fast_one_shots
 from .synth import OneShotSynth
 
 
@@ -70,8 +71,15 @@ class InverseDrumMachine(nn.Module):
         return torch.cat([one_hot, kit_probs.unsqueeze(1).expand(b, k, -1)], -1).reshape(b * k, -1)
 
     def one_shots(self, kit_probs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Kit probabilities (B, n_kits) and noise (B*K, 1, N) -> one-shot samples (B, K, N)."""
-        samples = self.synth(noise, self.conditioning(kit_probs))
+        """Kit probabilities (B, n_kits) and noise (B*K, 1, N) -> one-shot samples (B, K, N).
+
+        Without autograd on the CPU this takes the fast path of `idm.fast_synth` (same numbers).
+        """
+        cond = self.conditioning(kit_probs)
+        if torch.is_grad_enabled() or noise.device.type != "cpu":
+            samples = self.synth(noise, cond)
+        else:
+            samples = fast_one_shots(self.synth, noise, cond)
         return samples.reshape(kit_probs.shape[0], self.config.n_classes, -1)
 
     def render(self, activations: torch.Tensor, samples: torch.Tensor, gains: torch.Tensor,

@@ -1,0 +1,82 @@
+"""Reading and writing audio: validated, mono, at the model's rate; atomic writes."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from .constants import SAMPLE_RATE
+
+
+class AudioError(ValueError):
+    """An input file that cannot be used, with a one-line reason naming the file."""
+
+
+def to_model_audio(audio: np.ndarray, sample_rate: int, name: str = "input", notes=None) -> torch.Tensor:
+    """(T,) or (T, channels) float audio at any rate -> mono float32 (T',) at 44.1 kHz.
+
+    Downmixing and resampling are stated through `notes` (a callable taking a line).
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2:
+        if audio.shape[1] > 1 and notes:
+            notes(f"{name}: downmixing {audio.shape[1]} channels to mono")
+        audio = audio.mean(axis=1)
+    if audio.ndim != 1:
+        raise AudioError(f"{name}: expected mono or multichannel audio, got shape {audio.shape}")
+    if audio.size == 0:
+        raise AudioError(f"{name}: empty audio (no samples)")
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{name}: audio contains NaN or Inf samples")
+    wave = torch.from_numpy(np.ascontiguousarray(audio))
+    if sample_rate != SAMPLE_RATE:
+        import torchaudio.functional as AF
+
+        if notes:
+            notes(f"{name}: resampling {sample_rate} Hz -> {SAMPLE_RATE} Hz")
+        wave = AF.resample(wave, int(sample_rate), SAMPLE_RATE)
+    return wave
+
+
+def read_audio(path, notes=None) -> torch.Tensor:
+    """Read any file soundfile reads as mono float32 at 44.1 kHz (see `to_model_audio`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(f"{path}: cannot read audio ({str(exc).strip().splitlines()[0]})") from None
+    return to_model_audio(data, rate, str(path), notes)
+
+
+def default_mode(directory: bool = False) -> int:
+    """Permission bits a normal `open`/`mkdir` would give under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def write_wav(path, audio, sample_rate: int = SAMPLE_RATE, subtype: str = "FLOAT") -> None:
+    """Write mono audio (T,) atomically: to a temporary name beside `path`, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        sf.write(tmp, data.astype(np.float32), sample_rate, subtype=subtype, format="WAV")
+        os.chmod(tmp, default_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def stderr_note(line: str) -> None:
+    """Print a note for the user on stderr."""
+    print(line, file=sys.stderr)

@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="idm",
+    version="0.1.0",
+    description="Drum source separation and transcription with the Inverse Drum Machine",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["idm", "idm.*"]),
+    install_requires=[
+        "torch>=2.4",
+        "torchaudio>=2.4",
+        "numpy",
+        "soundfile",
+        "pyyaml",
+        "tensorboard",
+        "tqdm",
+        "mir_eval",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": ["idm = idm.cli:main"]},
+)

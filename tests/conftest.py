@@ -1,0 +1,51 @@
+"""Shared fixtures: the released checkpoint (through $IDM_CHECKPOINTS), the reference outputs
+and demo loop from the shared folder, and small generated audio."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from idm import load_model
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("IDM_SHARED", REPO.parent / "shared"))
+
+
+def _require(path: Path) -> Path:
+    if path.exists():
+        return path
+    message = f"{path} not found: set IDM_SHARED to the folder holding reference/ and audio/"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def reference():
+    return dict(np.load(_require(SHARED / "reference" / "idm-demo-mix.npz")))
+
+
+@pytest.fixture(scope="session")
+def demo_path():
+    return _require(SHARED / "audio" / "idm-demo-mix.wav")
+
+
+@pytest.fixture(scope="session")
+def demo_audio(demo_path):
+    audio, rate = sf.read(str(demo_path), dtype="float32")
+    assert rate == 44100
+    return torch.from_numpy(audio)
+
+
+@pytest.fixture(scope="session")
+def model():
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    return load_model("idm-44-train-kits")
+
+
+def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(reference ** 2) / np.sum((reference - estimate) ** 2)))
