@@ -42,7 +42,7 @@ class DecayEnvelope(nn.Module):
         super().__init__()
         self.hidden = nn.Linear(cond_dim, cond_dim)
         self.out = nn.Linear(cond_dim, 1)
-        self.register_buffer("scale", torch.tensor(float(scale)))
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
         self.length = length
 
     def forward(self, cond: torch.Tensor) -> torch.Tensor:

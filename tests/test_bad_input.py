@@ -1,0 +1,75 @@
+"""Bad input: a one-line error naming the file and the problem, exit 1, no output written."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from idm import separate
+
+
+def run_idm(*args):
+    return subprocess.run([sys.executable, "-m", "idm", *map(str, args)], capture_output=True, text=True)
+
+
+def _bad_files(folder):
+    folder.mkdir()
+    (folder / "garbage.wav").write_bytes(b"RIFF not really a wave file")
+    sf.write(str(folder / "empty.wav"), np.zeros(0, np.float32), 44100)
+    nan = np.zeros(44100, np.float32)
+    nan[100] = np.nan
+    sf.write(str(folder / "nan.wav"), nan, 44100, subtype="FLOAT")
+    inf = np.zeros(44100, np.float32)
+    inf[5] = np.inf
+    sf.write(str(folder / "inf.wav"), inf, 44100, subtype="FLOAT")
+    return {
+        folder / "missing.wav": "no such file",
+        folder / "garbage.wav": "cannot read audio",
+        folder / "empty.wav": "empty audio",
+        folder / "nan.wav": "NaN or Inf",
+        folder / "inf.wav": "NaN or Inf",
+    }
+
+
+def test_bad_audio_files(tmp_path):
+    for path, problem in _bad_files(tmp_path / "in").items():
+        out = tmp_path / "out"
+        proc = run_idm("separate", path, "-o", out)
+        assert proc.returncode == 1
+        lines = [line for line in proc.stderr.splitlines() if line.startswith("idm: error:")]
+        assert len(lines) == 1 and str(path) in lines[0] and problem in lines[0], proc.stderr
+        assert not out.exists() or not any(out.iterdir())
+
+
+def test_bad_checkpoints(tmp_path, demo_path):
+    truncated = tmp_path / "truncated.ckpt"
+    from idm.checkpoint import resolve_checkpoint
+
+    truncated.write_bytes(resolve_checkpoint("idm-44-train-kits").read_bytes()[:5000])
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"state_dict": {"encoder.nothing": torch.zeros(2)}}, wrong)
+    for ckpt, problem in [(truncated, "not a readable checkpoint"), (wrong, "no place in the model"),
+                          (tmp_path / "absent.ckpt", "no such checkpoint file")]:
+        out = tmp_path / "out"
+        proc = run_idm("separate", demo_path, "-o", out, "--checkpoint", ckpt)
+        assert proc.returncode == 1
+        assert proc.stderr.count("\n") == 1 and str(ckpt) in proc.stderr and problem in proc.stderr
+        assert not out.exists()
+
+
+def test_bad_tensor_input(model):
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        separate(torch.tensor([0.0, float("nan")] * 1000), model)
+    with pytest.raises(ValueError, match="empty audio"):
+        separate(torch.zeros(0), model)
+    with pytest.raises(ValueError, match="masking"):
+        separate(torch.zeros(4410), model, masking="soft")
+
+
+def test_silent_input_gives_silent_stems(model):
+    result = separate(torch.zeros(44100 * 3), model)
+    assert torch.count_nonzero(result.separated) == 0 and torch.isfinite(result.synthesized).all()
+    assert sum(len(v) for v in result.onsets[0].values()) == 0
