@@ -78,7 +78,14 @@ class Stem(nn.Module):
 
 
 class ConvNeXt(nn.Module):
-    """ConvNeXt on a (B, 1, n_mels, F) log-mel image -> (B, M, D) frame features, M = F + 12."""
+    """ConvNeXt on a (B, 1, n_mels, F) log-mel image -> (B, M, D) frame features, M = F + 12.
+
+    Every layer is local in time, so long inputs are processed `chunk_frames` frames at a
+    time with `CONTEXT` frames of context on each side (more than the receptive radius
+    of about 63 frames): the kept frames are the same as in one piece.
+    """
+
+    CONTEXT = 96
 
     def __init__(self, dims, depths):
         super().__init__()
@@ -88,12 +95,25 @@ class ConvNeXt(nn.Module):
             nn.Sequential(*(ConvNeXtBlock(dim) for _ in range(depth))) for dim, depth in zip(dims, depths)
         )
         self.out_norm = nn.LayerNorm(dims[-1], eps=1e-6)
+        self.extra_frames = 4 * len(self.downsample)  # each downsample conv adds 4 frames
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _whole(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages[0](self.stem(x))
         for down, stage in zip(self.downsample, self.stages[1:]):
             x = stage(down(x))
         return self.out_norm(x.mean(2).transpose(1, 2))
+
+    def forward(self, x: torch.Tensor, chunk_frames: int = 8192) -> torch.Tensor:
+        n = x.shape[-1]
+        if n <= chunk_frames + 2 * self.CONTEXT:
+            return self._whole(x)
+        parts = []
+        for a in range(0, n, chunk_frames):
+            b = min(n, a + chunk_frames)
+            a0, b0 = max(0, a - self.CONTEXT), min(n, b + self.CONTEXT)
+            y = self._whole(x[..., a0:b0])  # local frame i is global frame a0 + i
+            parts.append(y[:, a - a0: b - a0 + (self.extra_frames if b == n else 0)])
+        return torch.cat(parts, 1)
 
 
 class Encoder(nn.Module):
@@ -104,8 +124,8 @@ class Encoder(nn.Module):
         self.mel = LogMel(config.n_fft, config.n_mels)
         self.backbone = ConvNeXt(config.encoder_dims, config.encoder_depths)
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.backbone(self.mel(audio).unsqueeze(1))
+    def forward(self, audio: torch.Tensor, chunk_frames: int = 8192) -> torch.Tensor:
+        return self.backbone(self.mel(audio, chunk_frames).unsqueeze(1), chunk_frames)
 
 
 class KitClassifier(nn.Module):

@@ -3,6 +3,7 @@
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .constants import HOP_LENGTH, SAMPLE_RATE
@@ -25,7 +26,11 @@ def mel_filterbank(n_freqs: int, n_mels: int, sample_rate: int = SAMPLE_RATE) ->
 
 
 class LogMel(nn.Module):
-    """`log(mel_power + 1e-6)` of a waveform (B, T) -> (B, n_mels, T // hop + 1)."""
+    """`log(mel_power + 1e-6)` of a waveform (B, T) -> (B, n_mels, T // hop + 1).
+
+    Centred frames with reflect padding; long inputs are computed `chunk_frames` frames at
+    a time (the same frames, so the same numbers) to bound the STFT's memory.
+    """
 
     def __init__(self, n_fft: int = 1024, n_mels: int = 128):
         super().__init__()
@@ -33,11 +38,19 @@ class LogMel(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft, periodic=True))
         self.register_buffer("filterbank", mel_filterbank(n_fft // 2 + 1, n_mels))
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(
-            audio, self.n_fft, hop_length=HOP_LENGTH, win_length=self.n_fft, window=self.window,
-            center=True, pad_mode="reflect", return_complex=True,
-        )
+    def _log_mel(self, audio: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(audio, self.n_fft, hop_length=HOP_LENGTH, win_length=self.n_fft, window=self.window,
+                          center=False, return_complex=True)
         power = spec.abs().pow(2)
         mel = torch.matmul(power.transpose(-1, -2), self.filterbank).transpose(-1, -2)
         return torch.log(mel + 1e-6)
+
+    def forward(self, audio: torch.Tensor, chunk_frames: int = 8192) -> torch.Tensor:
+        half = self.n_fft // 2
+        padded = F.pad(audio.unsqueeze(1), (half, half), mode="reflect").squeeze(1)
+        n_frames = audio.shape[-1] // HOP_LENGTH + 1
+        parts = [
+            self._log_mel(padded[:, f0 * HOP_LENGTH: (min(n_frames, f0 + chunk_frames) - 1) * HOP_LENGTH + self.n_fft])
+            for f0 in range(0, n_frames, chunk_frames)
+        ]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, -1)

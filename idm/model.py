@@ -83,10 +83,16 @@ class InverseDrumMachine(nn.Module):
         return samples.reshape(kit_probs.shape[0], self.config.n_classes, -1)
 
     def render(self, activations: torch.Tensor, samples: torch.Tensor, gains: torch.Tensor,
-               length: int) -> torch.Tensor:
-        """Activations (B, K, M), one-shots (B, K, N), gains (B, K) -> stems (B, K, length)."""
-        tracks = sequence(activations, samples)
-        return tracks[..., :length] * gains.unsqueeze(-1)
+               length: int, start: int = 0) -> torch.Tensor:
+        """Activations (B, K, M), one-shots (B, K, N), gains (B, K) -> stems (B, K, length - start).
+
+        Renders samples [start, length) of the stems; only the frames that can reach that
+        range are sequenced, so a long input can be rendered segment by segment.
+        """
+        first = max(0, -(-(start - samples.shape[-1] + 1) // HOP_LENGTH))
+        last = min(activations.shape[-1], -(-length // HOP_LENGTH))
+        tracks = sequence(activations[..., first:last], samples, length - first * HOP_LENGTH)
+        return tracks[..., start - first * HOP_LENGTH:] * gains.unsqueeze(-1)
 
     def forward(self, audio: torch.Tensor, onset_grid: torch.Tensor, noise: torch.Tensor,
                 sigmoid_grid: bool = True) -> dict:

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from .audio import AudioError, read_audio
-from .constants import CLASS_NAMES, CLASSES, FRAME_RATE, SAMPLE_RATE
-from .masking import ratio_mask
+from .constants import CLASS_NAMES, CLASSES, FRAME_RATE, HOP_LENGTH, SAMPLE_RATE
+from .masking import MASK_CONTEXT, ratio_mask
 from .model import InverseDrumMachine
 from .peaks import default_peak_params, peak_pick
 from .sequencer import onset_times_to_grid
@@ -69,9 +69,29 @@ def _as_batch(audio, notes) -> torch.Tensor:
     return x
 
 
+def _render_and_mask(model, x, activations, samples, gains, masking, alpha, segment):
+    """Synthesised and separated stems (B, K, T), computed segment by segment.
+
+    Each segment is rendered with MASK_CONTEXT samples of context on both sides, so the
+    result equals processing the whole signal at once while memory stays bounded.
+    """
+    b, t = x.shape
+    k = activations.shape[1]
+    synthesized = torch.empty(b, k, t)
+    separated = synthesized if masking == "none" else torch.empty(b, k, t)
+    for s0 in range(0, t, segment):
+        s1 = min(t, s0 + segment)
+        c0, c1 = max(0, s0 - MASK_CONTEXT), min(t, s1 + MASK_CONTEXT)
+        stems = model.render(activations, samples, gains, c1, start=c0)
+        synthesized[..., s0:s1] = stems[..., s0 - c0: s1 - c0].cpu()
+        if masking == "wiener":
+            separated[..., s0:s1] = ratio_mask(x[:, c0:c1], stems, alpha)[..., s0 - c0: s1 - c0].cpu()
+    return separated, synthesized
+
+
 @torch.no_grad()
 def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: float = 1.0,
-             onsets=None, seed: int = 0, device=None, notes=None) -> Separation:
+             onsets=None, seed: int = 0, device=None, notes=None, segment: float = 30.0) -> Separation:
     """Separate drum mixtures into the nine class stems.
 
     audio: a file path (any rate and channel count; downmixed and resampled), or a mono
@@ -80,9 +100,13 @@ def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: f
     transcription, {class: times in seconds} or one such dict per batch item; classes are
     codes (`KD`) or stem names (`kick`). seed: the synthesiser noise (see
     `idm.synth.inference_noise`). notes: callable receiving lines about conversions.
+    segment: seconds of audio rendered and masked at a time (bounds memory on long inputs;
+    the result does not depend on it).
     """
     if masking not in MASKING:
         raise ValueError(f"masking must be one of {', '.join(MASKING)}, not {masking!r}")
+    if not segment > 0:
+        raise ValueError(f"segment must be a positive number of seconds, not {segment!r}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model = model.to(device)
     x = _as_batch(audio, notes).to(device)
@@ -94,13 +118,14 @@ def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: f
         grid = _external_grid(onsets, b, analysis.onset_logits.shape[-1], device)
     noise = inference_noise(seed, model.config.n_classes, model.config.one_shot_length).to(device)
     samples = model.one_shots(analysis.kit_probs, noise.repeat(b, 1, 1))
-    synthesized = model.render(grid * analysis.velocity, samples, analysis.gains, t)
-    separated = ratio_mask(x, synthesized, alpha) if masking == "wiener" else synthesized
+    hops = max(1, round(segment * SAMPLE_RATE / HOP_LENGTH))
+    separated, synthesized = _render_and_mask(model, x, grid * analysis.velocity, samples, analysis.gains,
+                                              masking, alpha, hops * HOP_LENGTH)
     onset_list, velocity_list = [], []
     grid_cpu, vel_cpu = grid.cpu().numpy(), analysis.velocity.cpu().numpy()
     for i in range(b):
         frames = [np.flatnonzero(grid_cpu[i, k]) for k in range(len(CLASSES))]
         onset_list.append({c: f / FRAME_RATE for c, f in zip(CLASSES, frames)})
         velocity_list.append({c: vel_cpu[i, k, f] for k, (c, f) in enumerate(zip(CLASSES, frames))})
-    return Separation(separated.cpu(), synthesized.cpu(), onset_list, velocity_list,
+    return Separation(separated, synthesized, onset_list, velocity_list,
                       analysis.kit_probs.cpu(), samples.cpu())

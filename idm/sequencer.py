@@ -37,20 +37,41 @@ def _fft_size(n: int) -> int:
     return best
 
 
-def sequence(activations: torch.Tensor, samples: torch.Tensor, block_frames: int = 2048) -> torch.Tensor:
-    """Convolve zero-inserted activations (B, K, M) with one-shots (B, K, N) -> tracks (B, K, M*hop).
+def _place(activations: torch.Tensor, samples: torch.Tensor, total: int) -> torch.Tensor:
+    """Sparse activations: add each scaled one-shot at its frame. Samples that no onset
+    reaches stay exactly 0, and a sample's sum does not depend on how the input is cut."""
+    b, k, _ = activations.shape
+    n = samples.shape[-1]
+    out = torch.zeros(b, k, total, device=activations.device, dtype=samples.dtype)
+    hits = torch.nonzero(activations).tolist()
+    for (bi, ki, mi), value in zip(hits, activations[activations != 0].tolist()):
+        s = mi * HOP_LENGTH
+        e = min(total, s + n)
+        if s < e:
+            out[bi, ki, s:e] += value * samples[bi, ki, : e - s]
+    return out
 
-    Exact linear convolution, truncated to M*hop samples, by FFT overlap-add over blocks
-    of `block_frames` frames so that memory stays bounded on long inputs.
+
+def sequence(activations: torch.Tensor, samples: torch.Tensor, length: int = None,
+             block_frames: int = 2048) -> torch.Tensor:
+    """Convolve zero-inserted activations (B, K, M) with one-shots (B, K, N) -> tracks (B, K, length).
+
+    Frame m becomes sample m*hop; the result is the exact linear convolution truncated to
+    `length` samples (default M*hop; up to M*hop + N - 1 keeps the ring-out). Sparse
+    activations (peak-picked onsets: at most one frame in eight active) are placed
+    directly; dense ones (teacher forcing in training) go through FFT overlap-add over
+    blocks of `block_frames` frames, so memory stays bounded on long inputs.
     """
     b, k, m = activations.shape
     n = samples.shape[-1]
-    total = m * HOP_LENGTH
+    total = m * HOP_LENGTH if length is None else length
+    if not activations.requires_grad and 8 * torch.count_nonzero(activations) <= activations.numel():
+        return _place(activations, samples, total)
     out = torch.zeros(b, k, total, device=activations.device, dtype=samples.dtype)
     block = block_frames * HOP_LENGTH
     size = _fft_size(block + n - 1)
     kernel = torch.fft.rfft(samples, size)
-    for f0 in range(0, m, block_frames):
+    for f0 in range(0, min(m, -(-total // HOP_LENGTH)), block_frames):
         a = activations[..., f0:f0 + block_frames]
         if not torch.any(a):
             continue

@@ -1,6 +1,7 @@
 """Sequencer (exact linear convolution, overlap-add blocks) and the ratio-mask separation."""
 
 import numpy as np
+import pytest
 import torch
 
 from idm.constants import HOP_LENGTH
@@ -8,19 +9,31 @@ from idm.masking import ratio_mask
 from idm.sequencer import onset_times_to_grid, sequence
 
 
-def test_sequence_equals_direct_convolution_across_blocks():
+@pytest.mark.parametrize("density", [0.05, 0.5])  # sparse: direct placement; dense: FFT blocks
+@pytest.mark.parametrize("length", [None, 50 * HOP_LENGTH + 699, 3000])
+def test_sequence_equals_direct_convolution(density, length):
     rng = np.random.default_rng(0)
     act = np.zeros((2, 3, 50), np.float32)
-    act[rng.random(act.shape) < 0.2] = 1.0
+    act[rng.random(act.shape) < density] = 1.0
     act *= rng.random(act.shape).astype(np.float32)
     samples = rng.standard_normal((2, 3, 700)).astype(np.float32)
-    out = sequence(torch.from_numpy(act), torch.from_numpy(samples), block_frames=7).numpy()
-    assert out.shape == (2, 3, 50 * HOP_LENGTH)
+    out = sequence(torch.from_numpy(act), torch.from_numpy(samples), length, block_frames=7).numpy()
+    size = 50 * HOP_LENGTH if length is None else length
+    assert out.shape == (2, 3, size)
     for b in range(2):
         for k in range(3):
             up = np.zeros(50 * HOP_LENGTH)
             up[::HOP_LENGTH] = act[b, k]
-            np.testing.assert_allclose(out[b, k], np.convolve(up, samples[b, k])[: up.size], atol=1e-5)
+            full = np.convolve(up, samples[b, k])
+            np.testing.assert_allclose(out[b, k], full[:size], atol=1e-5)
+
+
+def test_sparse_tracks_are_exactly_zero_out_of_reach():
+    act = torch.zeros(1, 2, 100)
+    act[0, 0, 10] = 0.7
+    out = sequence(act, torch.ones(1, 2, 300))
+    assert torch.count_nonzero(out[0, 1]) == 0
+    assert torch.count_nonzero(out[0, 0]) == 300 and out[0, 0, 2560] == 0.7
 
 
 def test_onset_grid_floor_and_clamp():
