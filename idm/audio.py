@@ -1,8 +1,6 @@
 """Reading and writing audio: validated, mono, at the model's rate; atomic writes."""
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +8,7 @@ import soundfile as sf
 import torch
 
 from .constants import SAMPLE_RATE
+from .files import atomic_path
 
 
 class AudioError(ValueError):
@@ -54,27 +53,11 @@ def read_audio(path, notes=None) -> torch.Tensor:
     return to_model_audio(data, rate, str(path), notes)
 
 
-def default_mode(directory: bool = False) -> int:
-    """Permission bits a normal `open`/`mkdir` would give under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return (0o777 if directory else 0o666) & ~umask
-
-
 def write_wav(path, audio, sample_rate: int = SAMPLE_RATE, subtype: str = "FLOAT") -> None:
     """Write mono audio (T,) atomically: to a temporary name beside `path`, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        sf.write(tmp, data.astype(np.float32), sample_rate, subtype=subtype, format="WAV")
-        os.chmod(tmp, default_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), data.astype(np.float32), sample_rate, subtype=subtype, format="WAV")
 
 
 def stderr_note(line: str) -> None:

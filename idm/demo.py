@@ -17,23 +17,32 @@ def _decay(n: int, seconds: float) -> np.ndarray:
 
 def _kick(rng, n):
     t = np.arange(n) / SAMPLE_RATE
-    freq = 45 + 75 * np.exp(-t / 0.04)
-    return np.sin(2 * np.pi * np.cumsum(freq) / SAMPLE_RATE) * _decay(n, 0.25)
+    freq = 45 + 200 * np.exp(-t / 0.02)  # pitch drop
+    body = 2.0 * np.sin(2 * np.pi * np.cumsum(freq) / SAMPLE_RATE) * _decay(n, 0.4)
+    click = 0.5 * rng.standard_normal(n) * _decay(n, 0.004)
+    return np.tanh(1.5 * (body + click))
 
 
 def _snare(rng, n):
     t = np.arange(n) / SAMPLE_RATE
-    return 0.6 * rng.standard_normal(n) * _decay(n, 0.12) + 0.5 * np.sin(2 * np.pi * 185 * t) * _decay(n, 0.08)
+    rattle = 0.7 * np.diff(rng.standard_normal(n), prepend=0.0) * _decay(n, 0.15)
+    shell = 0.6 * (np.sin(2 * np.pi * 190 * t) + 0.5 * np.sin(2 * np.pi * 330 * t)) * _decay(n, 0.07)
+    return 0.8 * rattle + shell
 
 
-def _hat(seconds):
+def _metal(seconds):
+    """Six detuned square waves, high-passed, plus noise: a cymbal-like timbre."""
     def make(rng, n):
-        return 0.5 * np.diff(rng.standard_normal(n + 1)) * _decay(n, seconds)
+        t = np.arange(n) / SAMPLE_RATE
+        x = sum(np.sign(np.sin(2 * np.pi * 1.7 * f * t + 6 * rng.random()))
+                for f in (205.3, 304.4, 369.6, 522.7, 540.0, 800.0))
+        x = np.diff(np.diff(x, prepend=0.0), prepend=0.0) + 0.5 * np.diff(rng.standard_normal(n), prepend=0.0)
+        return 0.25 * x * _decay(n, seconds)
     return make
 
 
-VOICES = {"kick": _kick, "snare": _snare, "hihat_closed": _hat(0.03), "hihat_open": _hat(0.25),
-          "crash": _hat(1.2)}
+VOICES = {"kick": _kick, "snare": _snare, "hihat_closed": _metal(0.04), "hihat_open": _metal(0.3),
+          "crash": _metal(1.0)}
 
 PATTERN = {  # sixteenth-note steps of one 4/4 bar
     "kick": [0, 6, 8, 10],

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import default_mode, write_wav
+from .audio import write_wav
 from .constants import CLASS_NAMES, CLASSES
+from .files import default_mode
 
 
 def onset_rows(onsets: dict, velocities: dict) -> list:

@@ -2,6 +2,8 @@
 and demo loop from the shared folder, and small generated audio."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +51,8 @@ def model():
 
 def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference ** 2) / np.sum((reference - estimate) ** 2)))
+
+
+def run_idm(*args):
+    """Run the real `idm` command line in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "idm", *map(str, args)], capture_output=True, text=True)

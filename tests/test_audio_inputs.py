@@ -12,6 +12,8 @@ from idm.constants import CLASS_NAMES
 from idm.demo import groove
 from idm.model import n_frames
 
+from conftest import run_idm
+
 
 def test_stereo_48k_is_downmixed_and_resampled(tmp_path):
     mix, _ = groove(bars=1)
@@ -19,8 +21,7 @@ def test_stereo_48k_is_downmixed_and_resampled(tmp_path):
     left = np.interp(t, np.arange(len(mix)) / 44100, mix).astype(np.float32)
     path = tmp_path / "stereo48k.flac"
     sf.write(str(path), np.stack([left, 0.5 * left], axis=1), 48000)
-    proc = subprocess.run([sys.executable, "-m", "idm", "separate", str(path), "-o", str(tmp_path / "out")],
-                          capture_output=True, text=True)
+    proc = run_idm("separate", path, "-o", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     assert "downmixing 2 channels to mono" in proc.stderr and "resampling 48000 Hz -> 44100 Hz" in proc.stderr
     kick, rate = sf.read(str(tmp_path / "out" / "stereo48k" / "kick.wav"))

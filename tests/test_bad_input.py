@@ -1,8 +1,5 @@
 """Bad input: a one-line error naming the file and the problem, exit 1, no output written."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -10,9 +7,7 @@ import torch
 
 from idm import separate
 
-
-def run_idm(*args):
-    return subprocess.run([sys.executable, "-m", "idm", *map(str, args)], capture_output=True, text=True)
+from conftest import run_idm
 
 
 def _bad_files(folder):

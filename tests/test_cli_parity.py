@@ -1,20 +1,12 @@
 """The `idm separate` command, run as a real subprocess, reproduces the reference stems."""
 
-import subprocess
-import sys
-
 import numpy as np
 import soundfile as sf
 
 from idm.constants import CLASS_NAMES, CLASSES
 from idm.outputs import read_onsets_tsv
 
-from conftest import snr_db
-
-
-def run_idm(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "idm", *map(str, args)], capture_output=True, text=True,
-                          **kwargs)
+from conftest import run_idm, snr_db
 
 
 def test_cli_reproduces_reference(tmp_path, demo_path, reference):
