@@ -12,8 +12,23 @@ from .outputs import write_track
 from .separate import MASKING, separate
 
 
+def parse_device(name: str) -> torch.device:
+    """A torch device from its name, checked to be usable here."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r}: not a torch device (e.g. cpu, cuda, cuda:1, mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available on this machine")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA devices")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r}: MPS is not available on this machine")
+    return device
+
+
 def _separate_command(args) -> int:
-    model = load_model(args.checkpoint or args.name, device=args.device)
+    model = load_model(args.checkpoint or args.name, device=parse_device(args.device))
     failed = []
     for path in args.files:
         try:

@@ -68,3 +68,10 @@ def test_silent_input_gives_silent_stems(model):
     result = separate(torch.zeros(44100 * 3), model)
     assert torch.count_nonzero(result.separated) == 0 and torch.isfinite(result.synthesized).all()
     assert sum(len(v) for v in result.onsets[0].values()) == 0
+
+
+def test_unusable_device(tmp_path, demo_path):
+    for device, problem in [("cuda:99", "cuda:99"), ("warp9", "not a torch device")]:
+        proc = run_idm("separate", demo_path, "-o", tmp_path / "out", "-d", device)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and problem in proc.stderr
+        assert not (tmp_path / "out").exists()
