@@ -1,17 +1,19 @@
 """Fast inference path of the one-shot synthesiser, numerically equal to `OneShotSynth`.
 
 The plain definition costs 12 dilated convolutions of 48x48 channels, 15 taps, over
-44100 samples per (item, class): ~27 GFLOP each. This path keeps the same arithmetic
-but removes every pass over memory that is not a matrix product:
+44100 samples per (item, class): ~27 GFLOP each. This path does the same arithmetic
+with every pass over memory that is not a matrix product taken out (docs/speed.md):
 
-* activations are channels-last (R, time, C); each block is computed over time chunks
-  that stay in cache: 15 tap GEMMs accumulate into the chunk, then GELU and the 1x1
-  residual GEMM run on it before it is written once;
-* FiLM (gamma, beta) and the instance norm's scale are folded into per-row conv and
-  residual weights, the norm's mean is removed in place (never folded: block inputs
-  have means up to ~100 standard deviations, which folding would cancel badly);
-* the next block's statistics are accumulated per chunk, as sums shifted by the first
-  chunk's mean so that the variance does not cancel;
+* activations are time-major (time, R, C), so one time chunk of all rows is a
+  contiguous matrix and each tap is a single 2D GEMM with the shared conv weights,
+  accumulated in place into a cache-sized chunk;
+* FiLM, GELU, the 1x1 residual and the next block's mean are applied to the chunk while
+  it is in cache, into preallocated buffers (fresh allocations page-fault);
+* the instance norm is applied in place: subtract the mean, then take the sum of
+  squares of the centred values, then divide. Block inputs have means up to ~100
+  standard deviations, so a one-pass variance or folding the mean into the weights
+  would cancel. The residual reads the normalised input and undoes the norm in its
+  weights and bias;
 * block 0's input is an affine map of one noise channel, so its conv collapses to a
   single-channel conv with 48 outputs (exactly, up to rounding).
 """

@@ -49,6 +49,9 @@ def _external_grid(onsets, batch: int, n_frames: int, device) -> torch.Tensor:
     for item in per_item:
         times = [[] for _ in CLASSES]
         for name, t in item.items():
+            t = np.asarray(t, dtype=np.float64).reshape(-1)
+            if not np.isfinite(t).all():
+                raise ValueError(f"onset times of {name!r} must be finite numbers of seconds")
             times[_class_index(name)] = t
         grids.append(onset_times_to_grid(times, n_frames, device))
     return torch.stack(grids)

@@ -62,6 +62,12 @@ def test_bad_tensor_input(model):
         separate(torch.zeros(0), model)
     with pytest.raises(ValueError, match="masking"):
         separate(torch.zeros(4410), model, masking="soft")
+    with pytest.raises(ValueError, match="unknown drum class 'cowbell'"):
+        separate(torch.zeros(4410), model, onsets={"cowbell": [0.1]})
+    with pytest.raises(ValueError, match="finite"):
+        separate(torch.zeros(4410), model, onsets={"KD": [float("nan")]})
+    with pytest.raises(ValueError, match="batch has 1"):
+        separate(torch.zeros(4410), model, onsets=[{}, {}])
 
 
 def test_silent_input_gives_silent_stems(model):
