@@ -13,6 +13,7 @@ import torch
 
 from idm import load_model, separate
 from idm.audio import read_audio
+from idm.constants import SAMPLE_RATE
 
 from separate_speed import DEFAULT_INPUT, cpu_name
 
@@ -25,7 +26,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     loop = read_audio(args.input)
-    n = int(args.minutes * 60 * 44100)
+    n = int(args.minutes * 60 * SAMPLE_RATE)
     reps = -(-n // loop.numel())
     audio = torch.cat([loop if i % 2 == 0 else loop.flip(0) for i in range(reps)])[:n]
     model = load_model("idm-44-train-kits")

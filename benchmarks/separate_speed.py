@@ -47,7 +47,7 @@ def stage_times(model, path, seed):
     t = {}
     analysis, t["analyse (encoder + heads)"] = timed(lambda: model.analyse(x))
     grid, t["peak picking"] = timed(lambda: peak_pick(torch.sigmoid(analysis.onset_logits), **default_peak_params()))
-    noise = inference_noise(seed, 9, model.config.one_shot_length)
+    noise = inference_noise(seed, model.config.n_classes, model.config.one_shot_length)
     samples, t["one-shot synthesiser"] = timed(lambda: model.one_shots(analysis.kit_probs, noise))
     stems, t["sequencer + gains"] = timed(lambda: model.render(grid * analysis.velocity, samples, analysis.gains,
                                                              x.shape[-1]))
@@ -73,8 +73,8 @@ def main(argv=None):
     for _ in range(args.runs):
         totals.append(timed(lambda: separate(args.input, model, seed=1234))[1])
         stages.append(stage_times(model, args.input, 1234))
-    cond = model.conditioning(torch.softmax(torch.zeros(1, 6), -1))
-    noise = inference_noise(1234, 9, model.config.one_shot_length)
+    cond = model.conditioning(torch.softmax(torch.zeros(1, model.config.n_kits), -1))
+    noise = inference_noise(1234, model.config.n_classes, model.config.one_shot_length)
     _, plain = timed(lambda: model.synth(noise, cond))
     fast = statistics.median(s["one-shot synthesiser"] for s in stages)
     result = {

@@ -126,3 +126,11 @@ def test_download_verifies_and_caches(tmp_path, monkeypatch, served):
     monkeypatch.setitem(PRETRAINED, NAME, dict(PRETRAINED[NAME], url=f"{served}/good.ckpt"))
     assert isinstance(load_model(NAME), InverseDrumMachine)
     assert cached.is_file()
+
+
+def test_folder_path_with_one_checkpoint(tmp_path, model):
+    save_model(model, tmp_path / "run" / "best.pt")
+    assert isinstance(load_model(tmp_path / "run"), InverseDrumMachine)
+    save_model(model, tmp_path / "run" / "last.pt")
+    with pytest.raises(CheckpointError, match="expected one .ckpt or .pt file, found 2"):
+        load_model(tmp_path / "run")
