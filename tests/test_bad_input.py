@@ -1,5 +1,9 @@
 """Bad input: a one-line error naming the file and the problem, exit 1, no output written."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -53,6 +57,21 @@ def test_bad_checkpoints(tmp_path, demo_path):
         assert proc.returncode == 1
         assert proc.stderr.count("\n") == 1 and str(ckpt) in proc.stderr and problem in proc.stderr
         assert not out.exists()
+
+
+def test_checksum_mismatch_through_the_command(tmp_path, demo_path):
+    from idm.checkpoint import PRETRAINED, resolve_checkpoint
+
+    name = "idm-44-train-kits"
+    data = bytearray(resolve_checkpoint(name).read_bytes())
+    data[1234] ^= 0x01
+    (tmp_path / "ckpts" / name).mkdir(parents=True)
+    (tmp_path / "ckpts" / name / PRETRAINED[name]["filename"]).write_bytes(bytes(data))
+    env = dict(os.environ, IDM_CHECKPOINTS=str(tmp_path / "ckpts"))
+    proc = subprocess.run([sys.executable, "-m", "idm", "separate", str(demo_path), "-o", str(tmp_path / "out"),
+                           "-n", name], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "checksum mismatch" in proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_tensor_input(model):
