@@ -41,11 +41,10 @@ def _separate_command(args) -> int:
         folder = write_track(args.out, Path(path).stem, result)
         n = sum(len(v) for v in result.onsets[0].values())
         print(f"{path}: {n} onsets, stems in {folder}")
-    if failed:
+    if failed and len(args.files) > 1:
         print(f"idm: {len(failed)} of {len(args.files)} files failed: {', '.join(map(str, failed))}",
               file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

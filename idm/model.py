@@ -14,8 +14,8 @@ from torch import nn
 from .config import ModelConfig
 from .constants import HOP_LENGTH
 from .encoder import Encoder, KitClassifier, TranscriptionHead
-from .sequencer import TrackGains, sequence
 from .fast_synth import fast_one_shots
+from .sequencer import TrackGains, sequence
 from .synth import OneShotSynth
 
 

@@ -68,8 +68,8 @@ def sequence(activations: torch.Tensor, samples: torch.Tensor, length: int = Non
     if not activations.requires_grad and 8 * torch.count_nonzero(activations) <= activations.numel():
         return _place(activations, samples, total)
     out = torch.zeros(b, k, total, device=activations.device, dtype=samples.dtype)
-    block = block_frames * HOP_LENGTH
-    size = _fft_size(block + n - 1)
+    block_frames = max(1, min(block_frames, m))
+    size = _fft_size(block_frames * HOP_LENGTH + n - 1)
     kernel = torch.fft.rfft(samples, size)
     for f0 in range(0, min(m, -(-total // HOP_LENGTH)), block_frames):
         a = activations[..., f0:f0 + block_frames]

@@ -38,9 +38,21 @@ def test_bad_audio_files(tmp_path):
         out = tmp_path / "out"
         proc = run_idm("separate", path, "-o", out)
         assert proc.returncode == 1
-        lines = [line for line in proc.stderr.splitlines() if line.startswith("idm: error:")]
-        assert len(lines) == 1 and str(path) in lines[0] and problem in lines[0], proc.stderr
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("idm: error:"), proc.stderr
+        assert str(path) in lines[0] and problem in lines[0], proc.stderr
         assert not out.exists() or not any(out.iterdir())
+
+
+def test_bad_file_among_good_ones(tmp_path, demo_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF....WAVEfmt garbage")
+    proc = run_idm("separate", demo_path, bad, "-o", tmp_path / "out")
+    assert proc.returncode == 1
+    assert f"idm: error: {bad}: cannot read audio" in proc.stderr
+    assert f"1 of 2 files failed: {bad}" in proc.stderr
+    assert len(list((tmp_path / "out" / demo_path.stem).glob("*.wav"))) == 9
+    assert not (tmp_path / "out" / "broken").exists()
 
 
 def test_bad_checkpoints(tmp_path, demo_path):
