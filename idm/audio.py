@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import torchaudio.functional as AF
 
 from .constants import SAMPLE_RATE
 from .files import atomic_path
@@ -33,8 +34,6 @@ def to_model_audio(audio: np.ndarray, sample_rate: int, name: str = "input", not
         raise AudioError(f"{name}: audio contains NaN or Inf samples")
     wave = torch.from_numpy(np.ascontiguousarray(audio))
     if sample_rate != SAMPLE_RATE:
-        import torchaudio.functional as AF
-
         if notes:
             notes(f"{name}: resampling {sample_rate} Hz -> {SAMPLE_RATE} Hz")
         wave = AF.resample(wave, int(sample_rate), SAMPLE_RATE)

@@ -51,16 +51,19 @@ def _greedy_wait(frames: np.ndarray, wait: int) -> np.ndarray:
 
 def peak_pick(probs: torch.Tensor, pre_max: int, post_max: int, pre_avg: int, post_avg: int,
               delta: float, wait: int) -> torch.Tensor:
-    """Binary peak grid of the same shape as `probs` (..., M), each row picked on its own."""
+    """Binary peak grid of the same shape as `probs` (..., M), each row picked on its own.
+
+    Computed on the CPU (the arrays are small; float64 sums are not on every device) and
+    returned on `probs`' device.
+    """
     shape = probs.shape
-    x = probs.detach().reshape(-1, shape[-1])
+    x = probs.detach().reshape(-1, shape[-1]).cpu()
     candidates = (x == _moving_max(x, pre_max, post_max)) & (x >= _moving_mean(x, pre_avg, post_avg) + delta)
     candidates &= x != 0
     grid = torch.zeros_like(x)
     rows, frames = torch.nonzero(candidates, as_tuple=True)
-    rows, frames = rows.cpu().numpy(), frames.cpu().numpy()
+    rows, frames = rows.numpy(), frames.numpy()
     bounds = np.searchsorted(rows, np.arange(x.shape[0] + 1))
     for r in range(x.shape[0]):
-        kept = _greedy_wait(frames[bounds[r]:bounds[r + 1]], wait)
-        grid[r, torch.as_tensor(kept, device=x.device, dtype=torch.long)] = 1.0
-    return grid.reshape(shape)
+        grid[r, torch.from_numpy(_greedy_wait(frames[bounds[r]:bounds[r + 1]], wait))] = 1.0
+    return grid.reshape(shape).to(probs.device)
