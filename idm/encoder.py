@@ -50,6 +50,11 @@ class ConvNeXtBlock(nn.Module):
         return x + (self.gamma * y).permute(0, 3, 1, 2)
 
 
+def added_frames(n_stages: int) -> int:
+    """Frames the backbone adds in time: each of its n_stages - 1 downsample convs adds 4."""
+    return 4 * (n_stages - 1)
+
+
 class Downsample(nn.Module):
     """Channels-first LayerNorm then a 3x3 conv that halves frequency and adds 4 frames in time.
 
@@ -95,7 +100,7 @@ class ConvNeXt(nn.Module):
             nn.Sequential(*(ConvNeXtBlock(dim) for _ in range(depth))) for dim, depth in zip(dims, depths)
         )
         self.out_norm = nn.LayerNorm(dims[-1], eps=1e-6)
-        self.extra_frames = 4 * len(self.downsample)  # each downsample conv adds 4 frames
+        self.extra_frames = added_frames(len(dims))
 
     def _whole(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages[0](self.stem(x))

@@ -13,7 +13,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .constants import HOP_LENGTH
-from .encoder import Encoder, KitClassifier, TranscriptionHead
+from .encoder import Encoder, KitClassifier, TranscriptionHead, added_frames
 from .fast_synth import fast_one_shots
 from .sequencer import TrackGains, sequence
 from .synth import OneShotSynth
@@ -30,17 +30,19 @@ class Analysis:
     gains: torch.Tensor  # (B, K)
 
 
+def _padded_length(n_samples: int, n_fft: int) -> int:
+    return max(-(-n_samples // HOP_LENGTH) * HOP_LENGTH, n_fft)
+
+
 def encoder_input(audio: torch.Tensor, n_fft: int) -> torch.Tensor:
     """Right-pad (B, T) with zeros to a multiple of the hop (and to at least one FFT frame)."""
-    t = audio.shape[-1]
-    padded = max(-(-t // HOP_LENGTH) * HOP_LENGTH, n_fft)
-    return F.pad(audio, (0, padded - t))
+    return F.pad(audio, (0, _padded_length(audio.shape[-1], n_fft) - audio.shape[-1]))
 
 
 def n_frames(n_samples: int, config: ModelConfig) -> int:
     """Number of onset-grid frames M the model produces for an input of `n_samples`."""
-    padded = max(-(-n_samples // HOP_LENGTH) * HOP_LENGTH, config.n_fft)
-    return padded // HOP_LENGTH + 1 + 4 * (len(config.encoder_dims) - 1)
+    mel_frames = _padded_length(n_samples, config.n_fft) // HOP_LENGTH + 1
+    return mel_frames + added_frames(len(config.encoder_dims))
 
 
 class InverseDrumMachine(nn.Module):
