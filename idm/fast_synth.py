@@ -81,9 +81,6 @@ def fast_one_shots(synth: OneShotSynth, noise: torch.Tensor, cond: torch.Tensor,
     acc, scaled = z.new_empty(chunk * r, c), z.new_empty(chunk * r, c)
     _block0(synth, z, cond, bufs[0][room:], chunk)
     total = bufs[0][room:].sum(0, dtype=torch.float64)
-    tcn_out = z.new_empty(n, r)
-    w_out = synth.out_proj.weight[0, :, 0]
-    last = len(synth.blocks) - 1
     for i, block in enumerate(synth.blocks[1:], start=1):
         src, dst = bufs[(i - 1) % 2], bufs[i % 2]
         mean = (total / n).float()  # (R, C)
@@ -115,9 +112,7 @@ def fast_one_shots(synth: OneShotSynth, noise: torch.Tensor, cond: torch.Tensor,
             torch.mul(u[t0:t0 + tc], std, out=scaled[:rows].view(tc, r, c))
             o2.addmm_(scaled[:rows], res_w)
             o += res_bias
-            if i == last:
-                tcn_out[t0:t0 + tc] = o @ w_out
-            else:
-                total += o.sum(0)
-    out = tcn_out.t() + synth.out_proj.bias
+            total += o.sum(0)
+    h = bufs[(len(synth.blocks) - 1) % 2][room:]  # output of the last block (N, R, C)
+    out = (h @ synth.out_proj.weight[0, :, 0]).t() + synth.out_proj.bias
     return normalize_batch(out) * synth.envelope(cond).squeeze(1)
