@@ -19,6 +19,6 @@ setup(
         "tqdm",
         "mir_eval",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "mido>=1.3"]}  # mido: an independent reader for MIDI tests,
     entry_points={"console_scripts": ["idm = idm.cli:main"]},
 )

@@ -1,5 +1,6 @@
 """Reading and writing audio: validated, mono, at the model's rate; atomic writes."""
 
+import math
 import sys
 from pathlib import Path
 
@@ -40,16 +41,42 @@ def to_model_audio(audio: np.ndarray, sample_rate: int, name: str = "input", not
     return wave
 
 
-def read_audio(path, notes=None) -> torch.Tensor:
-    """Read any file soundfile reads as mono float32 at 44.1 kHz (see `to_model_audio`)."""
+def read_audio_file(path, notes=None) -> tuple:
+    """Read any file soundfile reads -> (mono float32 (T,) at 44.1 kHz, the file's rate, its frames)."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"{path}: cannot read audio ({str(exc).strip().splitlines()[0]})") from None
-    return to_model_audio(data, rate, str(path), notes)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AudioError(f"{path}: cannot read audio ({reason})") from None
+    return to_model_audio(data, rate, str(path), notes), rate, data.shape[0]
+
+
+def read_audio(path, notes=None) -> torch.Tensor:
+    """Read any file soundfile reads as mono float32 at 44.1 kHz (see `to_model_audio`)."""
+    return read_audio_file(path, notes)[0]
+
+
+def resampled_blocks(read, total: int, orig: int, new: int, block: int = 1 << 20):
+    """Resample a long signal block by block, equal to `torchaudio.functional.resample` of the whole.
+
+    read(a, b) returns samples [a, b) of the signal (`total` samples at rate `orig`) as a 1-D
+    float32 array. Blocks start on multiples of the reduced rate ratio and carry enough
+    context for the resampling kernel, so the yielded pieces concatenate to the one-piece
+    result (ceil(total * new / orig) samples).
+    """
+    g = math.gcd(orig, new)
+    o, n = orig // g, new // g
+    context = 10 * o  # >= torchaudio's kernel reach (6 / rolloff zero crossings + one period) on both sides
+    step = max(1, block // o) * o
+    for s0 in range(0, total, step):
+        s1 = min(total, s0 + step)
+        c0, c1 = max(0, s0 - context), min(total, s1 + context)
+        y = AF.resample(torch.from_numpy(np.ascontiguousarray(read(c0, c1))), orig, new).numpy()
+        first = (s0 - c0) // o * n
+        yield y[first:] if s1 == total else y[first:first + (s1 - s0) // o * n]
 
 
 def write_wav(path, audio, sample_rate: int = SAMPLE_RATE, subtype: str = "FLOAT") -> None:

@@ -184,6 +184,17 @@ def _download(url: str, dest: Path, sha256: str) -> Path:
     return dest
 
 
+def local_checkpoint(name: str):
+    """The file of released model `name` in `$IDM_CHECKPOINTS` or the cache, or None (not verified)."""
+    roots = [Path(os.environ["IDM_CHECKPOINTS"]).expanduser()] if os.environ.get("IDM_CHECKPOINTS") else []
+    roots.append(cache_dir())
+    for root in roots:
+        path = root / name / PRETRAINED[name]["filename"]
+        if path.is_file():
+            return path
+    return None
+
+
 def resolve_checkpoint(name_or_path) -> Path:
     """Find (or fetch) the checkpoint file for a model name or path."""
     candidate = Path(name_or_path).expanduser()
@@ -198,12 +209,9 @@ def resolve_checkpoint(name_or_path) -> Path:
         raise CheckpointError(f"{name_or_path}: no such checkpoint file and not a known model "
                               f"(known: {', '.join(PRETRAINED)})")
     info = PRETRAINED[str(name_or_path)]
-    roots = [Path(os.environ["IDM_CHECKPOINTS"]).expanduser()] if os.environ.get("IDM_CHECKPOINTS") else []
-    roots.append(cache_dir())
-    for root in roots:
-        path = root / str(name_or_path) / info["filename"]
-        if path.is_file():
-            return _verified(path, info["sha256"])
+    local = local_checkpoint(str(name_or_path))
+    if local is not None:
+        return _verified(local, info["sha256"])
     dest = cache_dir() / str(name_or_path) / info["filename"]
     try:
         return _download(info["url"], dest, info["sha256"])

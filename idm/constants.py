@@ -62,3 +62,12 @@ TEST_KITS = ("bluebird", "detroit_garage", "roots", "motown_revisited")
 
 ONE_SHOT_SECONDS = 1.0
 """Length of the synthesised one-shot samples of the released model."""
+
+STEM_GROUPS = {
+    "kick": ("KD",),
+    "snare": ("SD",),
+    "toms": ("TT_HFT", "TT_LMT", "TT_HMT"),
+    "hihat": ("HH_CHH", "HH_OHH"),
+    "cymbals": ("CY_CR", "CY_RD"),
+}
+"""LarsNet's five stems as sums of the nine classes (`idm separate --merge 5`, 5-group scores)."""

@@ -40,8 +40,10 @@ def _class_index(name: str) -> int:
     return CLASSES.index(code)
 
 
-def _external_grid(onsets, batch: int, n_frames: int, device) -> torch.Tensor:
-    """Onsets as {class: times} (one item) or a list of them (one per item) -> (B, K, M)."""
+def _external_grid(onsets, batch: int, n_frames: int, device, notes=None) -> torch.Tensor:
+    """Onsets as {class: times} (one item) or a list of them (one per item) -> (B, K, M).
+
+    Onsets past the end of the audio are dropped, and counted through `notes`."""
     per_item = [onsets] if isinstance(onsets, dict) else list(onsets)
     if len(per_item) != batch:
         raise ValueError(f"got onsets for {len(per_item)} items, but the batch has {batch}")
@@ -50,10 +52,13 @@ def _external_grid(onsets, batch: int, n_frames: int, device) -> torch.Tensor:
         times = [[] for _ in CLASSES]
         for name, t in item.items():
             t = np.asarray(t, dtype=np.float64).reshape(-1)
-            if not np.isfinite(t).all():
-                raise ValueError(f"onset times of {name!r} must be finite numbers of seconds")
+            if not (np.isfinite(t).all() and (t >= 0).all()):
+                raise ValueError(f"onset times of {name!r} must be finite, non-negative numbers of seconds")
             times[_class_index(name)] = t
         grids.append(onset_times_to_grid(times, n_frames, device))
+        late = sum(int(np.count_nonzero(np.floor(np.asarray(t) * FRAME_RATE) >= n_frames)) for t in times)
+        if late and notes:
+            notes(f"{late} given onsets lie past the end of the audio; ignored")
     return torch.stack(grids)
 
 
@@ -72,27 +77,93 @@ def _as_batch(audio, notes) -> torch.Tensor:
     return x
 
 
-def _render_and_mask(model, x, activations, samples, gains, masking, alpha, segment):
-    """Synthesised and separated stems (B, K, T), computed segment by segment.
+@dataclass
+class Transcription:
+    """What `transcribe` reads from a batch of mixtures: everything rendering needs.
 
-    Each segment is rendered with MASK_CONTEXT samples of context on both sides, so the
-    result equals processing the whole signal at once while memory stays bounded.
+    Tensors are on the model's device; `onsets` and `velocities` are per-item dicts as in
+    `Separation`.
     """
-    b, t = x.shape
-    k = activations.shape[1]
-    synthesized = torch.empty(b, k, t)
-    separated = synthesized if masking == "none" else torch.empty(b, k, t)
-    for s0 in range(0, t, segment):
-        s1 = min(t, s0 + segment)
-        c0, c1 = max(0, s0 - MASK_CONTEXT), min(t, s1 + MASK_CONTEXT)
-        stems = model.render(activations, samples, gains, c1, start=c0)
-        synthesized[..., s0:s1] = stems[..., s0 - c0: s1 - c0].cpu()
-        if masking == "wiener":
-            separated[..., s0:s1] = ratio_mask(x[:, c0:c1], stems, alpha)[..., s0 - c0: s1 - c0].cpu()
-    return separated, synthesized
+
+    mixture: torch.Tensor  # (B, T) mono 44.1 kHz
+    activations: torch.Tensor  # (B, K, M) onset grid times velocity
+    samples: torch.Tensor  # (B, K, N) one-shots
+    gains: torch.Tensor  # (B, K) track gains
+    kit_probs: torch.Tensor  # (B, n_kits)
+    onsets: list
+    velocities: list
 
 
 @torch.no_grad()
+def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, device=None,
+               notes=None) -> Transcription:
+    """Read mixtures, transcribe them (or take the given `onsets`) and synthesise the one-shots.
+
+    Arguments as in `separate`. The result is rendered by `iter_segments`.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model = model.to(device)
+    x = _as_batch(audio, notes).to(device)
+    b = x.shape[0]
+    analysis = model.analyse(x)
+    if onsets is None:
+        grid = peak_pick(torch.sigmoid(analysis.onset_logits), **default_peak_params())
+    else:
+        grid = _external_grid(onsets, b, analysis.onset_logits.shape[-1], device, notes)
+    noise = inference_noise(seed, model.config.n_classes, model.config.one_shot_length).to(device)
+    samples = model.one_shots(analysis.kit_probs, noise.repeat(b, 1, 1))
+    onset_list, velocity_list = [], []
+    grid_cpu, vel_cpu = grid.cpu().numpy(), analysis.velocity.cpu().numpy()
+    for i in range(b):
+        frames = [np.flatnonzero(grid_cpu[i, k]) for k in range(len(CLASSES))]
+        onset_list.append({c: f / FRAME_RATE for c, f in zip(CLASSES, frames)})
+        velocity_list.append({c: vel_cpu[i, k, f] for k, (c, f) in enumerate(zip(CLASSES, frames))})
+    return Transcription(x, grid * analysis.velocity, samples, analysis.gains, analysis.kit_probs,
+                         onset_list, velocity_list)
+
+
+@dataclass
+class Segment:
+    """Samples [start, stop) of the stems of every item (CPU tensors)."""
+
+    start: int
+    stop: int
+    mixture: torch.Tensor  # (B, L)
+    separated: torch.Tensor  # (B, K, L)
+    synthesized: torch.Tensor  # (B, K, L)
+
+
+def segment_samples(segment: float) -> int:
+    """A segment length in seconds -> samples, a whole number of hops (at least one)."""
+    if not segment > 0:
+        raise ValueError(f"segment must be a positive number of seconds, not {segment!r}")
+    return max(1, round(segment * SAMPLE_RATE / HOP_LENGTH)) * HOP_LENGTH
+
+
+@torch.no_grad()
+def iter_segments(transcription: Transcription, model: InverseDrumMachine, masking: str = "wiener",
+                  alpha: float = 1.0, segment: float = 30.0):
+    """Render and mask the stems `segment` seconds at a time, yielding `Segment`s in order.
+
+    Each segment is rendered with MASK_CONTEXT samples of context on both sides, so the
+    concatenated segments equal processing the whole signal at once, in bounded memory.
+    """
+    if masking not in MASKING:
+        raise ValueError(f"masking must be one of {', '.join(MASKING)}, not {masking!r}")
+    step = segment_samples(segment)
+    x, t = transcription.mixture, transcription.mixture.shape[-1]
+    for s0 in range(0, t, step):
+        s1 = min(t, s0 + step)
+        c0, c1 = max(0, s0 - MASK_CONTEXT), min(t, s1 + MASK_CONTEXT)
+        stems = model.render(transcription.activations, transcription.samples, transcription.gains, c1, start=c0)
+        synthesized = stems[..., s0 - c0: s1 - c0].cpu()
+        if masking == "wiener":
+            separated = ratio_mask(x[:, c0:c1], stems, alpha)[..., s0 - c0: s1 - c0].cpu()
+        else:
+            separated = synthesized
+        yield Segment(s0, s1, x[:, s0:s1].cpu(), separated, synthesized)
+
+
 def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: float = 1.0,
              onsets=None, seed: int = 0, device=None, notes=None, segment: float = 30.0) -> Separation:
     """Separate drum mixtures into the nine class stems.
@@ -104,31 +175,18 @@ def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: f
     codes (`KD`) or stem names (`kick`). seed: the synthesiser noise (see
     `idm.synth.inference_noise`). notes: callable receiving lines about conversions.
     segment: seconds of audio rendered and masked at a time (bounds memory on long inputs;
-    the result does not depend on it).
+    the result does not depend on it). For outputs longer than memory, use `transcribe`
+    and `iter_segments` directly, as the `idm` command does.
     """
     if masking not in MASKING:
         raise ValueError(f"masking must be one of {', '.join(MASKING)}, not {masking!r}")
-    if not segment > 0:
-        raise ValueError(f"segment must be a positive number of seconds, not {segment!r}")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    model = model.to(device)
-    x = _as_batch(audio, notes).to(device)
-    b, t = x.shape
-    analysis = model.analyse(x)
-    if onsets is None:
-        grid = peak_pick(torch.sigmoid(analysis.onset_logits), **default_peak_params())
-    else:
-        grid = _external_grid(onsets, b, analysis.onset_logits.shape[-1], device)
-    noise = inference_noise(seed, model.config.n_classes, model.config.one_shot_length).to(device)
-    samples = model.one_shots(analysis.kit_probs, noise.repeat(b, 1, 1))
-    hops = max(1, round(segment * SAMPLE_RATE / HOP_LENGTH))
-    separated, synthesized = _render_and_mask(model, x, grid * analysis.velocity, samples, analysis.gains,
-                                              masking, alpha, hops * HOP_LENGTH)
-    onset_list, velocity_list = [], []
-    grid_cpu, vel_cpu = grid.cpu().numpy(), analysis.velocity.cpu().numpy()
-    for i in range(b):
-        frames = [np.flatnonzero(grid_cpu[i, k]) for k in range(len(CLASSES))]
-        onset_list.append({c: f / FRAME_RATE for c, f in zip(CLASSES, frames)})
-        velocity_list.append({c: vel_cpu[i, k, f] for k, (c, f) in enumerate(zip(CLASSES, frames))})
-    return Separation(separated, synthesized, onset_list, velocity_list,
-                      analysis.kit_probs.cpu(), samples.cpu())
+    segment_samples(segment)
+    tr = transcribe(audio, model, onsets, seed, device, notes)
+    b, t = tr.mixture.shape
+    k = tr.activations.shape[1]
+    synthesized = torch.empty(b, k, t)
+    separated = synthesized if masking == "none" else torch.empty(b, k, t)
+    for seg in iter_segments(tr, model, masking, alpha, segment):
+        synthesized[..., seg.start:seg.stop] = seg.synthesized
+        separated[..., seg.start:seg.stop] = seg.separated
+    return Separation(separated, synthesized, tr.onsets, tr.velocities, tr.kit_probs.cpu(), tr.samples.cpu())

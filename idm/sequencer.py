@@ -10,14 +10,14 @@ from .encoder import exp_sigmoid
 def onset_times_to_grid(times_per_class, n_frames: int, device=None) -> torch.Tensor:
     """Onset times in seconds, one sequence per class, -> binary grid (K, n_frames).
 
-    Frame of an onset at t seconds: floor(t * frame rate), clamped to the grid.
+    Frame of an onset at t seconds: floor(t * frame rate); onsets outside the grid are dropped.
     """
     grid = torch.zeros(len(times_per_class), n_frames, device=device)
     for k, times in enumerate(times_per_class):
         t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
         if t.numel():
-            frames = torch.floor(t * FRAME_RATE).long().clamp(0, n_frames - 1)
-            grid[k, frames.to(grid.device)] = 1.0
+            frames = torch.floor(t * FRAME_RATE).long()
+            grid[k, frames[(frames >= 0) & (frames < n_frames)].to(grid.device)] = 1.0
     return grid
 
 

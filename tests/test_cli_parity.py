@@ -4,7 +4,7 @@ import numpy as np
 import soundfile as sf
 
 from idm.constants import CLASS_NAMES, CLASSES
-from idm.outputs import read_onsets_tsv
+from idm.onset_files import read_onsets_tsv
 
 from conftest import run_idm, snr_db
 

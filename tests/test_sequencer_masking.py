@@ -36,10 +36,10 @@ def test_sparse_tracks_are_exactly_zero_out_of_reach():
     assert torch.count_nonzero(out[0, 0]) == 300 and out[0, 0, 2560] == 0.7
 
 
-def test_onset_grid_floor_and_clamp():
-    grid = onset_times_to_grid([[0.0, 0.0057], [1.0, 99.0], []], n_frames=200)
+def test_onset_grid_floor_and_range():
+    grid = onset_times_to_grid([[0.0, 0.0057], [1.0, 1.1551, 1.1552, 99.0], []], n_frames=200)
     assert grid[0].nonzero().flatten().tolist() == [0]  # 0.0057 s * 172.27 = 0.98 -> frame 0
-    assert grid[1].nonzero().flatten().tolist() == [172, 199]
+    assert grid[1].nonzero().flatten().tolist() == [172, 198, 199]  # 99 s lies past the grid: dropped
     assert grid[2].sum() == 0
 
 

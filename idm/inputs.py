@@ -1,0 +1,77 @@
+"""The audio files a command works on: files as given, folders searched recursively, track names."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+_SUFFIXES_BY_FORMAT = {
+    "WAV": (".wav", ".wave"), "FLAC": (".flac",), "OGG": (".ogg", ".oga", ".opus"), "MP3": (".mp3",),
+    "AIFF": (".aif", ".aiff", ".aifc"), "AU": (".au", ".snd"), "CAF": (".caf",), "W64": (".w64",),
+    "RF64": (".rf64",),
+}
+AUDIO_SUFFIXES = tuple(s for fmt, suffixes in _SUFFIXES_BY_FORMAT.items()
+                       if fmt in sf.available_formats() for s in suffixes)
+"""File suffixes picked up in folders: the audio formats this machine's libsndfile reads."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """One audio file to process and the track name its outputs get."""
+
+    path: Path
+    track: str
+
+
+def _in_folder_tree(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _walk(folder: Path, exclude) -> list:
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue  # hidden files and folders, including idm's own staging folders
+        if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file():
+            if not any(_in_folder_tree(path, e) for e in exclude):
+                found.append(Input(path, relative.with_suffix("").as_posix()))
+    return found
+
+
+def find_inputs(paths, exclude=()) -> tuple:
+    """Expand files and folders into `Input`s; returns (inputs, errors).
+
+    A file given directly is used whatever its suffix, with its stem as track name. A
+    folder contributes every audio file below it (hidden ones skipped, and none inside
+    `exclude`, e.g. the output folder), named by its path relative to the folder without
+    suffix (`live/take1`), so a library's structure is kept. Errors are (path, one-line
+    message): a missing path, a folder without audio, or two inputs claiming one track name.
+    """
+    inputs, errors, seen, owner = [], [], set(), {}
+    for given in map(Path, paths):
+        if given.is_dir():
+            found = _walk(given, [Path(e) for e in exclude])
+            if not found:
+                errors.append((given, f"{given}: no audio files in this folder ({', '.join(AUDIO_SUFFIXES)})"))
+        elif given.exists():
+            found = [Input(given, given.stem)]
+        else:
+            errors.append((given, f"{given}: no such file or folder"))
+            found = []
+        for item in found:
+            key = item.path.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            if item.track in owner:
+                errors.append((item.path, f"{item.path}: its track name {item.track!r} is already used by "
+                                          f"{owner[item.track]}; rename one of them"))
+                continue
+            owner[item.track] = item.path
+            inputs.append(item)
+    return inputs, errors
