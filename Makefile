@@ -26,6 +26,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python benchmarks/separate_speed.py
+	$(BIN)/python benchmarks/long_input.py
 
 clean:
 	rm -rf demo build *.egg-info .pytest_cache

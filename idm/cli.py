@@ -6,9 +6,10 @@ from pathlib import Path
 
 import torch
 
-from .audio import AudioError
+from .audio import AudioError, stderr_note
 from .checkpoint import DEFAULT_MODEL, PRETRAINED, CheckpointError, cache_dir, local_checkpoint
 from .inputs import find_inputs
+from .onset_files import read_onsets
 from .runner import SeparateSettings, run_batch
 from .separate import MASKING, segment_samples
 from .stems import select_stems, stem_layout
@@ -43,7 +44,7 @@ def _list_models() -> int:
     return 0
 
 
-def _settings(args) -> SeparateSettings:
+def _settings(args, notes) -> SeparateSettings:
     segment_samples(args.segment)
     if args.jobs < 1:
         raise ValueError(f"-j must be at least 1, not {args.jobs}")
@@ -56,7 +57,7 @@ def _settings(args) -> SeparateSettings:
     return SeparateSettings(model=args.checkpoint or args.name, output=output, layout=layout, device=str(device),
                             masking=args.masking, alpha=args.alpha, seed=args.seed, segment=args.segment,
                             residual=args.residual, midi=args.midi, keep_sr=args.keep_sr,
-                            onsets=Path(args.onsets) if args.onsets else None)
+                            onsets=read_onsets(args.onsets, notes) if args.onsets else None)
 
 
 def _name_clashes(inputs, settings) -> list:
@@ -78,10 +79,10 @@ def _separate_command(args) -> int:
         return _list_models()
     if not args.inputs:
         raise ValueError("give audio files or folders to separate (or --list-models)")
-    settings = _settings(args)
     inputs, errors = find_inputs(args.inputs, exclude=[args.out])
-    if settings.onsets and len(inputs) + len(errors) != 1:
+    if args.onsets and len(inputs) + len(errors) != 1:
         raise ValueError(f"--onsets gives the transcription of one input, but there are {len(inputs) + len(errors)}")
+    settings = _settings(args, None if args.quiet else stderr_note)
     clashes = _name_clashes(inputs, settings)
     inputs = [item for item in inputs if item.path not in {path for path, _ in clashes}]
     errors += clashes

@@ -9,7 +9,6 @@ import queue
 import signal
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -17,7 +16,7 @@ from tqdm import tqdm
 from .audio import AudioError, read_audio_file
 from .checkpoint import load_model
 from .constants import SAMPLE_RATE
-from .onset_files import OnsetFileError, onset_rows, onsets_midi, onsets_tsv, read_onsets
+from .onset_files import OnsetFileError, onset_rows, onsets_midi, onsets_tsv
 from .separate import iter_segments, transcribe
 from .stems import RESIDUAL, fold
 from .track_writer import OutputError, OutputSpec, TrackWriter
@@ -41,7 +40,7 @@ class SeparateSettings:
     residual: bool = False
     midi: bool = False
     keep_sr: bool = False
-    onsets: Path = None  # a transcription file used instead of the model's (one input only)
+    onsets: dict = None  # {class: times}: a transcription used instead of the model's (one input only)
 
     def writer(self, track: str, rate: int = SAMPLE_RATE, frames: int = None, notes=None) -> TrackWriter:
         """The writer of `track`'s outputs under these settings."""
@@ -57,9 +56,8 @@ def separate_file(path, track: str, model, settings: SeparateSettings, notes=Non
     done = 0 when the file is read, then after each segment.
     """
     settings.writer(track).check()  # fail before the work if outputs would be replaced
-    given = read_onsets(settings.onsets, notes) if settings.onsets else None
     audio, rate, frames = read_audio_file(path, notes)
-    tr = transcribe(audio, model, onsets=given, seed=settings.seed, notes=notes)
+    tr = transcribe(audio, model, onsets=settings.onsets, seed=settings.seed, notes=notes)
     out_rate = rate if settings.keep_sr else SAMPLE_RATE
     if out_rate != SAMPLE_RATE and notes:
         notes(f"{path}: writing stems at {out_rate} Hz (--keep-sr)")

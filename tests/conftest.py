@@ -56,3 +56,16 @@ def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
 def run_idm(*args):
     """Run the real `idm` command line in a subprocess."""
     return subprocess.run([sys.executable, "-m", "idm", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def clip_path(tmp_path_factory, demo_audio):
+    """The first 4 s of the demo loop as a float WAV (short inputs keep command-line tests fast)."""
+    path = tmp_path_factory.mktemp("clip") / "clip.wav"
+    sf.write(str(path), demo_audio[: 4 * 44100].numpy(), 44100, subtype="FLOAT")
+    return path
+
+
+def read_folder(folder, ext: str = "wav") -> dict:
+    """{stem: samples} of every audio file with suffix `ext` in `folder`."""
+    return {p.stem: sf.read(str(p), dtype="float32")[0] for p in sorted(Path(folder).glob(f"*.{ext}"))}
