@@ -19,7 +19,7 @@ $(VENV)/.installed: setup.py
 
 demo: venv
 	$(BIN)/python -m idm.demo demo/groove.wav
-	$(BIN)/python -m idm separate demo/groove.wav -o demo/separated
+	$(BIN)/python -m idm separate demo/groove.wav -o demo/separated --overwrite
 
 test: venv
 	$(BIN)/python -m pytest tests
