@@ -19,6 +19,6 @@ setup(
         "tqdm",
         "mir_eval",
     ],
-    extras_require={"test": ["pytest", "mido>=1.3"]}  # mido: an independent reader for MIDI tests,
+    extras_require={"test": ["pytest", "mido>=1.3"]},  # mido: an independent MIDI reader for the tests
     entry_points={"console_scripts": ["idm = idm.cli:main"]},
 )

@@ -2,12 +2,12 @@
 process or in parallel worker processes (`run_batch`), with progress bars and a failure list."""
 
 import multiprocessing
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 import os
 import queue
 import signal
 import sys
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import torch
@@ -57,13 +57,13 @@ def separate_file(path, track: str, model, settings: SeparateSettings, notes=Non
     """
     settings.writer(track).check()  # fail before the work if outputs would be replaced
     audio, rate, frames = read_audio_file(path, notes)
+    total = audio.shape[-1] / SAMPLE_RATE
+    if progress:
+        progress(0.0, total)
     tr = transcribe(audio, model, onsets=settings.onsets, seed=settings.seed, notes=notes)
     out_rate = rate if settings.keep_sr else SAMPLE_RATE
     if out_rate != SAMPLE_RATE and notes:
         notes(f"{path}: writing stems at {out_rate} Hz (--keep-sr)")
-    total = audio.shape[-1] / SAMPLE_RATE
-    if progress:
-        progress(0.0, total)
     with settings.writer(track, out_rate, frames, notes) as writer:
         for seg in iter_segments(tr, model, settings.masking, settings.alpha, settings.segment):
             stems = fold(seg.separated[0], settings.layout)
@@ -128,15 +128,14 @@ def _printer(quiet: bool):
     return note
 
 
-def run_batch(inputs, settings: SeparateSettings, jobs: int = 1, quiet: bool = False, bars=None) -> list:
+def run_batch(inputs, settings: SeparateSettings, jobs: int = 1, quiet: bool = False) -> list:
     """Separate every `Input`; returns (path, error line) of each file that failed.
 
     jobs > 1 runs that many worker processes (CPU only), each with its share of the CPU
-    threads. bars: show progress bars (default: when stderr is a terminal and not quiet).
+    threads. Progress bars show when stderr is a terminal and `quiet` is off.
     """
     model = load_model(settings.model, device=settings.device)  # checked here, before any worker starts
-    show = (not quiet and sys.stderr.isatty()) if bars is None else bars
-    progress_bars = _Bars(len(inputs), max(1, jobs), show)
+    progress_bars = _Bars(len(inputs), max(1, jobs), not quiet and sys.stderr.isatty())
     try:
         if jobs <= 1 or len(inputs) <= 1:
             return _run_here(inputs, settings, model, quiet, progress_bars)
