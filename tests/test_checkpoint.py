@@ -12,6 +12,8 @@ from idm import InverseDrumMachine, ModelConfig, load_model, save_model
 from idm.checkpoint import PRETRAINED, RELEASED_NAMES, CheckpointError, rename_released, resolve_checkpoint
 from idm.mel import mel_filterbank
 
+from conftest import run_idm
+
 NAME = "idm-44-train-kits"
 
 
@@ -134,3 +136,12 @@ def test_folder_path_with_one_checkpoint(tmp_path, model):
     save_model(model, tmp_path / "run" / "last.pt")
     with pytest.raises(CheckpointError, match="expected one .ckpt or .pt file, found 2"):
         load_model(tmp_path / "run")
+
+
+def test_list_models_names_each_model_and_its_file():
+    proc = run_idm("separate", "--list-models")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("idm-44-train-kits (default): released IDM")
+    assert str(resolve_checkpoint("idm-44-train-kits")) in proc.stdout
+    proc = run_idm("separate")
+    assert proc.returncode == 1 and "give audio files or folders to separate (or --list-models)" in proc.stderr
