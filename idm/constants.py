@@ -28,6 +28,13 @@ CLASS_NAMES = {
 }
 """Readable stem name of each class code, used for file names."""
 
+
+def class_code(name: str):
+    """The class code of a code (`KD`) or a readable stem name (`kick`); None if neither."""
+    code = {v: k for k, v in CLASS_NAMES.items()}.get(name, name)
+    return code if code in CLASSES else None
+
+
 GM_NOTES = {
     "KD": 36,
     "SD": 38,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import CLASS_NAMES, CLASSES, GM_NOTES, GMD_PITCH_TO_CLASS
+from .constants import CLASSES, GM_NOTES, GMD_PITCH_TO_CLASS, class_code
 from .midi import DRUM_CHANNEL, MidiError, drum_midi_bytes, midi_velocity, read_note_ons
 
 TSV_HEADER = ("time_s", "class", "velocity")
@@ -33,12 +33,6 @@ def onsets_midi(rows, name: str = "drums") -> bytes:
     return drum_midi_bytes(((t, GM_NOTES[c], midi_velocity(v)) for t, c, v in rows), name)
 
 
-def _class_code(name: str):
-    by_name = {v: k for k, v in CLASS_NAMES.items()}
-    code = by_name.get(name, name)
-    return code if code in CLASSES else None
-
-
 def read_onsets_tsv(path) -> dict:
     """Read a TSV of `time_s<TAB>class[<TAB>velocity]` lines (header optional) as {class: times}.
 
@@ -57,7 +51,7 @@ def read_onsets_tsv(path) -> dict:
             t = float(fields[0])
         except ValueError:
             t = float("nan")
-        code = _class_code(fields[1]) if len(fields) > 1 else None
+        code = class_code(fields[1]) if len(fields) > 1 else None
         if not np.isfinite(t) or t < 0 or code is None:
             raise OnsetFileError(f"{path}:{number}: expected 'time_s<TAB>class', a time >= 0 and one of "
                                  f"{', '.join(CLASSES)} (or a stem name), got {line.strip()!r}")

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .audio import AudioError, read_audio
-from .constants import CLASS_NAMES, CLASSES, FRAME_RATE, HOP_LENGTH, SAMPLE_RATE
+from .constants import CLASSES, FRAME_RATE, HOP_LENGTH, SAMPLE_RATE, class_code
 from .masking import MASK_CONTEXT, ratio_mask
 from .model import InverseDrumMachine
 from .peaks import default_peak_params, peak_pick
@@ -33,9 +33,8 @@ class Separation:
 
 
 def _class_index(name: str) -> int:
-    by_name = {v: k for k, v in CLASS_NAMES.items()}
-    code = by_name.get(name, name)
-    if code not in CLASSES:
+    code = class_code(name)
+    if code is None:
         raise ValueError(f"unknown drum class {name!r} (classes: {', '.join(CLASSES)})")
     return CLASSES.index(code)
 
