@@ -49,10 +49,15 @@ def drum_midi_bytes(notes, name: str = "drums") -> bytes:
     """A Standard MIDI File of drum hits; `notes` is an iterable of (time_s, pitch, velocity 1..127)."""
     hits = sorted((_seconds_to_ticks(t), int(p), int(v)) for t, p, v in notes)
     longest = _seconds_to_ticks(NOTE_SECONDS)
+    ends, seen = [], {}  # seen: pitch -> (earliest tick walked so far, the next later tick after it)
+    for tick, pitch, _ in reversed(hits):  # backwards: each hit's next strike of its drum is known
+        first, after = seen.get(pitch, (None, None))
+        later = after if first == tick else first
+        ends.append(tick + longest if later is None else min(tick + longest, later))
+        if first != tick:
+            seen[pitch] = (tick, first)
     events = []  # (tick, order, message): note-offs sort before note-ons on the same tick
-    for i, (tick, pitch, velocity) in enumerate(hits):
-        following = [t for t, p, _ in hits[i + 1:] if p == pitch and t > tick]
-        end = min(tick + longest, following[0]) if following else tick + longest
+    for (tick, pitch, velocity), end in zip(hits, reversed(ends)):
         events.append((tick, 1, bytes([0x90 | DRUM_CHANNEL, pitch, velocity])))
         events.append((max(end, tick + 1), 0, bytes([0x80 | DRUM_CHANNEL, pitch, 0])))
     title = name.encode("utf-8")[:127]
