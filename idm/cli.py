@@ -84,7 +84,8 @@ def _separate_command(args) -> int:
         raise ValueError(f"--onsets gives the transcription of one input, but there are {len(inputs) + len(errors)}")
     settings = _settings(args, None if args.quiet else stderr_note)
     clashes = _name_clashes(inputs, settings)
-    inputs = [item for item in inputs if item.path not in {path for path, _ in clashes}]
+    clashing = {path for path, _ in clashes}
+    inputs = [item for item in inputs if item.path not in clashing]
     errors += clashes
     for _, line in errors:
         print(f"idm: error: {line}", file=sys.stderr)

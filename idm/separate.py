@@ -10,7 +10,7 @@ from .constants import CLASSES, FRAME_RATE, HOP_LENGTH, SAMPLE_RATE, class_code
 from .masking import MASK_CONTEXT, ratio_mask
 from .model import InverseDrumMachine
 from .peaks import default_peak_params, peak_pick
-from .sequencer import onset_times_to_grid
+from .sequencer import onset_frames, onset_times_to_grid
 from .synth import inference_noise
 
 MASKING = ("wiener", "none")
@@ -55,7 +55,7 @@ def _external_grid(onsets, batch: int, n_frames: int, device, notes=None) -> tor
                 raise ValueError(f"onset times of {name!r} must be finite, non-negative numbers of seconds")
             times[_class_index(name)] = t
         grids.append(onset_times_to_grid(times, n_frames, device))
-        late = sum(int(np.count_nonzero(np.floor(np.asarray(t) * FRAME_RATE) >= n_frames)) for t in times)
+        late = sum(int((onset_frames(t) >= n_frames).sum()) for t in times)
         if late and notes:
             notes(f"{late} given onsets lie past the end of the audio; ignored")
     return torch.stack(grids)

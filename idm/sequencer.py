@@ -7,17 +7,20 @@ from .constants import FRAME_RATE, HOP_LENGTH
 from .encoder import exp_sigmoid
 
 
+def onset_frames(times) -> torch.Tensor:
+    """Grid frame of each onset time in seconds: floor(t * frame rate), as a 1-D long tensor."""
+    return torch.floor(torch.as_tensor(times, dtype=torch.float64).reshape(-1) * FRAME_RATE).long()
+
+
 def onset_times_to_grid(times_per_class, n_frames: int, device=None) -> torch.Tensor:
     """Onset times in seconds, one sequence per class, -> binary grid (K, n_frames).
 
-    Frame of an onset at t seconds: floor(t * frame rate); onsets outside the grid are dropped.
+    Frames as `onset_frames`; onsets outside the grid are dropped.
     """
     grid = torch.zeros(len(times_per_class), n_frames, device=device)
     for k, times in enumerate(times_per_class):
-        t = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
-        if t.numel():
-            frames = torch.floor(t * FRAME_RATE).long()
-            grid[k, frames[(frames >= 0) & (frames < n_frames)].to(grid.device)] = 1.0
+        frames = onset_frames(times)
+        grid[k, frames[(frames >= 0) & (frames < n_frames)].to(grid.device)] = 1.0
     return grid
 
 

@@ -21,10 +21,9 @@ def select_stems(layout: dict, names=None) -> dict:
     """The part of `layout` named in `names` (stem names, or class codes in the 9-stem layout)."""
     if not names:
         return dict(layout)
-    aliases = {code: CLASS_NAMES[code] for code in CLASSES if CLASS_NAMES[code] in layout}
     chosen = []
     for name in names:
-        stem = aliases.get(name, name)
+        stem = CLASS_NAMES.get(name, name)
         if stem not in layout:
             raise ValueError(f"unknown stem {name!r} (stems: {', '.join(layout)})")
         if stem not in chosen:

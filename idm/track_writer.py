@@ -94,7 +94,7 @@ class TrackWriter:
 
     Use as a context manager; `commit()` makes the files appear, leaving the block without
     committing (an error) removes everything staged. `stems` are the audio outputs in order;
-    `files` maps extra names to (stem, ext) for transcription files. `rate` is the output
+    `extra` lists (stem, ext) of the other files (transcriptions), staged with `add`. `rate` is the output
     sample rate; when it is not 44.1 kHz, `frames` is the output length at that rate
     (the input file's length, for `--keep-sr`).
     """
@@ -108,13 +108,9 @@ class TrackWriter:
         self.staging = None
         self._files, self._peaks, self._texts = {}, {}, {}
 
-    def existing(self) -> list:
-        """Target paths that already exist."""
-        return [self.spec.out_dir / p for p in self.targets.values() if (self.spec.out_dir / p).exists()]
-
     def check(self) -> None:
         """Refuse to replace existing files unless the spec allows it."""
-        existing = self.existing()
+        existing = [self.spec.out_dir / p for p in self.targets.values() if (self.spec.out_dir / p).exists()]
         if existing and not self.spec.overwrite:
             raise OutputError(f"{existing[0]}: exists (use --overwrite to replace this track's outputs)")
         for path in existing:
