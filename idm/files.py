@@ -27,3 +27,16 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_text_if_changed(path, text: str) -> bool:
+    """Write `text` atomically unless the file already holds exactly it; True if it was written."""
+    path = Path(path)
+    try:
+        if path.read_text() == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return True

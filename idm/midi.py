@@ -60,17 +60,26 @@ def drum_midi_bytes(notes, name: str = "drums") -> bytes:
     for (tick, pitch, velocity), end in zip(hits, reversed(ends)):
         events.append((tick, 1, bytes([0x90 | DRUM_CHANNEL, pitch, velocity])))
         events.append((max(end, tick + 1), 0, bytes([0x80 | DRUM_CHANNEL, pitch, 0])))
+    return smf_bytes(events, [(0, TEMPO)], name)
+
+
+def smf_bytes(events, tempi, name: str = "drums", ticks_per_beat: int = TICKS_PER_BEAT) -> bytes:
+    """A format-0 Standard MIDI File in 4/4 from raw channel messages and a tempo map.
+
+    `events` holds (tick, order, message bytes), written in (tick, order) order; `tempi`
+    holds (tick, microseconds per quarter note) changes.
+    """
     title = name.encode("utf-8")[:127]
+    meta = [(0, -3, b"\xff\x03" + _varlen(len(title)) + title),
+            (0, -1, b"\xff\x58\x04\x04\x02\x18\x08")]  # 4/4, 24 clocks per click, 8 32nds per quarter
+    meta += [(int(tick), -2, b"\xff\x51\x03" + int(tempo).to_bytes(3, "big")) for tick, tempo in tempi]
     track = bytearray()
-    track += b"\x00\xff\x03" + _varlen(len(title)) + title
-    track += b"\x00\xff\x51\x03" + TEMPO.to_bytes(3, "big")
-    track += b"\x00\xff\x58\x04\x04\x02\x18\x08"  # 4/4, 24 clocks per click, 8 32nds per quarter
     now = 0
-    for tick, _, message in sorted(events, key=lambda e: (e[0], e[1])):
+    for tick, _, message in sorted(meta + list(events), key=lambda e: (e[0], e[1])):
         track += _varlen(tick - now) + message
         now = tick
     track += b"\x00\xff\x2f\x00"
-    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_BEAT)
+    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, ticks_per_beat)
     return header + b"MTrk" + struct.pack(">I", len(track)) + bytes(track)
 
 

@@ -33,37 +33,54 @@ def onsets_midi(rows, name: str = "drums") -> bytes:
     return drum_midi_bytes(((t, GM_NOTES[c], midi_velocity(v)) for t, c, v in rows), name)
 
 
-def read_onsets_tsv(path) -> dict:
-    """Read a TSV of `time_s<TAB>class[<TAB>velocity]` lines (header optional) as {class: times}.
-
-    Classes are codes (`KD`) or stem names (`kick`).
-    """
+def rows_to_times(rows) -> dict:
+    """(time_s, class, velocity) rows -> {class code: sorted onset times in seconds}."""
     times = {c: [] for c in CLASSES}
-    try:
-        lines = Path(path).read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OnsetFileError(f"{path}: cannot read onsets ({getattr(exc, 'strerror', None) or exc})") from None
-    for number, line in enumerate(lines, 1):
-        fields = line.strip().split("\t") if "\t" in line else line.split()
-        if not fields or (number == 1 and fields[0] == TSV_HEADER[0]):
-            continue
-        try:
-            t = float(fields[0])
-        except ValueError:
-            t = float("nan")
-        code = class_code(fields[1]) if len(fields) > 1 else None
-        if not np.isfinite(t) or t < 0 or code is None:
-            raise OnsetFileError(f"{path}:{number}: expected 'time_s<TAB>class', a time >= 0 and one of "
-                                 f"{', '.join(CLASSES)} (or a stem name), got {line.strip()!r}")
+    for t, code, _ in rows:
         times[code].append(t)
     return {c: np.sort(np.asarray(v, dtype=np.float64)) for c, v in times.items()}
 
 
-def read_onsets_midi(path, notes=None) -> dict:
-    """Read a MIDI file's note-ons as {class: times}, pitches mapped with the GMD 22-pitch table.
+def read_tsv_rows(path) -> list:
+    """Read a TSV of `time_s<TAB>class[<TAB>velocity]` lines (header optional) as rows, in file order.
 
-    Notes on channel 10 are used when there are any, otherwise every channel's; pitches
-    outside the table are dropped and counted through `notes`.
+    Classes are codes (`KD`) or stem names (`kick`); a missing velocity reads as 1.
+    """
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OnsetFileError(f"{path}: cannot read onsets ({getattr(exc, 'strerror', None) or exc})") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        fields = line.strip().split("\t") if "\t" in line else line.split()
+        if not fields or (number == 1 and fields[0] == TSV_HEADER[0]):
+            continue
+        t, velocity = _number(fields[0]), _number(fields[2]) if len(fields) > 2 else 1.0
+        code = class_code(fields[1]) if len(fields) > 1 else None
+        if not np.isfinite(t) or t < 0 or code is None or not np.isfinite(velocity) or velocity < 0:
+            raise OnsetFileError(f"{path}:{number}: expected 'time_s<TAB>class[<TAB>velocity]', a time >= 0, one of "
+                                 f"{', '.join(CLASSES)} (or a stem name) and a velocity >= 0, got {line.strip()!r}")
+        rows.append((t, code, velocity))
+    return rows
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def read_onsets_tsv(path) -> dict:
+    """Read an onsets TSV (see `read_tsv_rows`) as {class: sorted times}."""
+    return rows_to_times(read_tsv_rows(path))
+
+
+def read_midi_rows(path, notes=None) -> tuple:
+    """A MIDI file's note-ons as (time_s, class, MIDI velocity / 127) rows and a Counter of dropped pitches.
+
+    Pitches are mapped with the GMD 22-pitch table. Notes on channel 10 are used when
+    there are any, otherwise every channel's (said through `notes`).
     """
     try:
         events = read_note_ons(path)
@@ -73,24 +90,32 @@ def read_onsets_midi(path, notes=None) -> dict:
         events = [e for e in events if e[1] == DRUM_CHANNEL]
     elif events and notes:
         notes(f"{path}: no notes on channel 10; reading every channel as drums")
-    times = {c: [] for c in CLASSES}
-    dropped = Counter()
-    for t, _, pitch, _ in events:
+    rows, dropped = [], Counter()
+    for t, _, pitch, velocity in events:
         if pitch in GMD_PITCH_TO_CLASS:
-            times[GMD_PITCH_TO_CLASS[pitch]].append(t)
+            rows.append((t, GMD_PITCH_TO_CLASS[pitch], velocity / 127))
         else:
             dropped[pitch] += 1
-    if dropped and notes:
-        listed = ", ".join(f"{p} ({n}x)" for p, n in sorted(dropped.items()))
-        notes(f"{path}: dropped {sum(dropped.values())} notes with pitches outside the drum map: {listed}")
-    return {c: np.asarray(v, dtype=np.float64) for c, v in times.items()}
+    return rows, dropped
 
 
-def read_onsets(path, notes=None) -> dict:
-    """Read a transcription (MIDI by suffix, otherwise TSV) as {class code: onset times in seconds}."""
+def read_onset_rows(path, notes=None) -> tuple:
+    """Read a transcription (MIDI by suffix, otherwise TSV) as (rows, Counter of dropped MIDI pitches)."""
     path = Path(path)
     if not path.is_file():
         raise OnsetFileError(f"{path}: no such onsets file")
     if path.suffix.lower() in MIDI_SUFFIXES:
-        return read_onsets_midi(path, notes)
-    return read_onsets_tsv(path)
+        return read_midi_rows(path, notes)
+    return read_tsv_rows(path), Counter()
+
+
+def read_onsets(path, notes=None) -> dict:
+    """Read a transcription (MIDI by suffix, otherwise TSV) as {class code: onset times in seconds}.
+
+    MIDI pitches outside the drum map are dropped and counted through `notes`.
+    """
+    rows, dropped = read_onset_rows(path, notes)
+    if dropped and notes:
+        listed = ", ".join(f"{p} ({n}x)" for p, n in sorted(dropped.items()))
+        notes(f"{path}: dropped {sum(dropped.values())} notes with pitches outside the drum map: {listed}")
+    return rows_to_times(rows)

@@ -69,3 +69,55 @@ def clip_path(tmp_path_factory, demo_audio):
 def read_folder(folder, ext: str = "wav") -> dict:
     """{stem: samples} of every audio file with suffix `ext` in `folder`."""
     return {p.stem: sf.read(str(p), dtype="float32")[0] for p in sorted(Path(folder).glob(f"*.{ext}"))}
+
+
+STEMGMD_KITS = ("brooklyn", "bluebird")
+"""The generated StemGMD tree's kits: one training kit (id 0), one test kit (id 6)."""
+
+
+def stemgmd_takes():
+    from data.generate import Take
+    return (Take("drummer1", "session1", "train", 4, 100, True),
+            Take("drummer1", "session2", "validation", 4, 126, True),
+            Take("drummer1", "eval_session", "test", 4, 84, True))
+
+
+@pytest.fixture(scope="session")
+def stemgmd_tree(tmp_path_factory):
+    """A generated StemGMD-shaped tree (two kits, a train, a validation and an eval_session take,
+    every GMD pitch, tempo changes) with the real set's quirks: the validation take's ride stem
+    is absent with the training kit, the train take's kick is mono and its snare is at 48 kHz.
+    Returns (root, {(performance, kit, stem folder): original 44.1 kHz mono samples})."""
+    from scipy.signal import resample_poly
+
+    from data.generate import generate
+    root = tmp_path_factory.mktemp("stemgmd")
+    rows = generate(root, stemgmd_takes(), STEMGMD_KITS, renderer="procedural", seed=3)
+    originals = {}
+    for path in sorted((root / "audio").rglob("*.wav")):
+        kit, stem = path.parts[-3], path.parts[-2]
+        originals[(path.stem, kit, stem)] = sf.read(str(path), dtype="float32")[0].mean(axis=1)
+    train, val = rows[0]["midi_filename"], rows[1]["midi_filename"]
+    audio = root / "audio" / Path(train).parent
+    kick = audio / "brooklyn" / "kick" / (Path(train).stem + ".wav")
+    sf.write(str(kick), sf.read(str(kick))[0].mean(axis=1), 44100, subtype="PCM_16")
+    snare = audio / "brooklyn" / "snare" / (Path(train).stem + ".wav")
+    stereo = sf.read(str(snare))[0]
+    sf.write(str(snare), resample_poly(stereo, 160, 147, axis=0), 48000, subtype="PCM_16")
+    (root / "audio" / Path(val).parent / "brooklyn" / "ride" / (Path(val).stem + ".wav")).unlink()
+    return root, originals
+
+
+def run_module(module, *args, **kwargs):
+    """Run `python -m module args` in a subprocess from the repository root."""
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def stemgmd_data(stemgmd_tree, tmp_path_factory):
+    """The generated tree preprocessed by the real command (two workers)."""
+    out = tmp_path_factory.mktemp("stemgmd-out")
+    proc = run_module("data.preprocess", "stemgmd", stemgmd_tree[0], out, "-j", "2")
+    assert proc.returncode == 0, proc.stderr
+    return out, proc.stdout

@@ -88,7 +88,7 @@ def test_bad_onsets_files(tmp_path, clip_path):
     bad.write_text("time_s\tclass\n0.5\tcowbell\n")
     proc = run_idm("separate", clip_path, "-o", tmp_path / "out", "--onsets", bad)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
-    assert f"{bad}:2: expected 'time_s<TAB>class'" in proc.stderr and "cowbell" in proc.stderr
+    assert f"{bad}:2: expected 'time_s<TAB>class[<TAB>velocity]'" in proc.stderr and "cowbell" in proc.stderr
     assert proc.stderr.startswith(f"idm: error: {bad}:2:")
     other = tmp_path / "other.wav"
     sf.write(str(other), np.zeros(4410, np.float32), 44100)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from idm.midi import MidiError, drum_midi_bytes, midi_velocity, read_note_ons
-from idm.onset_files import read_onsets_midi
+from idm.onset_files import read_onsets
 
 
 def test_written_file_read_by_mido(tmp_path):
@@ -50,7 +50,7 @@ def test_tempo_map_running_status_and_format_1(tmp_path):
         if message.type == "note_on" and message.velocity > 0 and message.channel == 9:
             expected.setdefault(message.note, []).append(now)
     lines = []
-    onsets = read_onsets_midi(path, notes=lines.append)
+    onsets = read_onsets(path, notes=lines.append)
     pitch_of = {"KD": 36, "HH_CHH": 22, "CY_RD": 59, "SD": 38, "TT_LMT": 45}
     for code, times in onsets.items():
         np.testing.assert_allclose(times, expected.get(pitch_of.get(code), []), atol=1e-9, err_msg=code)

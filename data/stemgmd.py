@@ -1,0 +1,178 @@
+"""StemGMD's layout and the paper's splits: stem folders, kits, and where a stem file belongs.
+
+StemGMD (Mezza et al. 2024) renders each Groove MIDI Dataset performance through ten kits
+as nine stems, best known as `<root>/audio/<drummer>/<session>/<kit>/<stem>/<performance>.wav`.
+The layout is not relied on: a file is placed by the kit and stem names found anywhere in
+its path, and everything else is reported as not understood.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from idm.constants import TEST_KITS, TRAIN_KITS
+from idm.inputs import AUDIO_SUFFIXES
+
+from .gmd import PerformanceIndex, read_info
+from .items import ANNOTATIONS, Item, Plan
+
+STEM_FOLDERS = {
+    "kick": "KD",
+    "snare": "SD",
+    "hihat_closed": "HH_CHH",
+    "hihat_open": "HH_OHH",
+    "low_tom": "TT_HFT",
+    "mid_tom": "TT_LMT",
+    "hi_tom": "TT_HMT",
+    "crash_left": "CY_CR",
+    "ride": "CY_RD",
+}
+"""StemGMD stem folder -> class code."""
+
+KIT_IDS = {kit: i for i, kit in enumerate(TRAIN_KITS + TEST_KITS)}
+"""StemGMD kit -> kit id: the training kits 0..5 in the released classifier's order, then the test kits."""
+
+SPLITS = ("train_train_kits", "val_train_kits", "test_train_kits", "test_test_kits",
+          "eval_session_train_kits", "eval_session_test_kits")
+"""The paper's six splits: GMD's split (or its eval_session) crossed with the kit group."""
+
+EVALUATION_SPLITS = SPLITS[1:]
+"""Splits whose items keep their stems on disk for evaluation."""
+
+
+def kit_group(kit: str) -> str:
+    """'train_kits' or 'test_kits' for a StemGMD kit, '' for any other name."""
+    return "train_kits" if kit in TRAIN_KITS else "test_kits" if kit in TEST_KITS else ""
+
+
+def paper_split(gmd_split: str, group: str, eval_session: bool) -> str:
+    """The paper's split of one performance rendered with a kit of `group`; '' when in none.
+
+    GMD's eval_session performances form their own splits; otherwise GMD's train,
+    validation and test splits with the training kits, and its test split with the test kits.
+    """
+    if not group:
+        return ""
+    if eval_session:
+        return f"eval_session_{group}"
+    if group == "train_kits":
+        return {"train": "train_train_kits", "validation": "val_train_kits",
+                "test": "test_train_kits"}.get(gmd_split, "")
+    return "test_test_kits" if gmd_split == "test" else ""
+
+
+def check_splits(rows) -> None:
+    """Raise ValueError unless the paper's splits are disjoint where they must be.
+
+    No performance of train_train_kits may appear in any other split, validation and test
+    performances may not meet, and each split holds only kits of its own group.
+    """
+    performances = {s: set() for s in SPLITS}
+    for row in rows:
+        split = row["split"]
+        if split not in performances:
+            continue
+        performances[split].add((row["drummer"], row["session"], row["performance"]))
+        group = "train_kits" if split.endswith("train_kits") else "test_kits"
+        if kit_group(row["kit"]) != group:
+            raise ValueError(f"{row['id']}: kit {row['kit']!r} (not one of the {group}) in split {split}")
+    pairs = [("train_train_kits", s) for s in SPLITS[1:]] + [("val_train_kits", s) for s in SPLITS[2:]]
+    pairs += [(a, b) for a in ("test_train_kits", "test_test_kits")
+              for b in ("eval_session_train_kits", "eval_session_test_kits")]
+    for a, b in pairs:
+        shared = performances[a] & performances[b]
+        if shared:
+            example = "/".join(sorted(shared)[0])
+            raise ValueError(f"splits {a} and {b} share {len(shared)} performances, e.g. {example}")
+
+
+@dataclass(frozen=True)
+class StemFile:
+    """One stem file placed in the dataset: which performance, kit and class it holds."""
+
+    path: str
+    performance: str
+    kit: str
+    stem: str
+    drummer: str = ""
+    session: str = ""
+
+    @property
+    def code(self) -> str:
+        return STEM_FOLDERS[self.stem]
+
+
+def place_stem_file(path, root) -> tuple:
+    """(StemFile, '') for a stem file found under `root`, or (None, why it was not understood).
+
+    The kit and the stem are path components equal to a kit and a stem folder name (any
+    case, at any depth); the performance is the file name without its suffix; the drummer
+    is a component `drummer<N>` above the kit and the session the component after it.
+    """
+    parts = [p.lower() for p in PurePath(path).relative_to(root).parts]
+    folders = parts[:-1]
+    kits = [i for i, p in enumerate(folders) if p in KIT_IDS]
+    stems = [i for i, p in enumerate(folders) if p in STEM_FOLDERS]
+    if len(kits) != 1:
+        return None, "no kit name in the path" if not kits else "more than one kit name in the path"
+    if len(stems) != 1:
+        return None, "no stem folder name in the path" if not stems else "more than one stem name in the path"
+    drummers = [i for i, p in enumerate(folders[:kits[0]]) if p.startswith("drummer") and p[7:].isdigit()]
+    drummer = folders[drummers[-1]] if drummers else ""
+    session = folders[drummers[-1] + 1] if drummers and drummers[-1] + 1 < kits[0] else ""
+    return StemFile(str(path), PurePath(path).stem, folders[kits[0]], folders[stems[0]], drummer, session), ""
+
+
+def walk_audio(root, exclude=()):
+    """Audio files below `root` by sorted path, skipping hidden entries and the folders in `exclude`."""
+    skip = {os.path.realpath(e) for e in exclude}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and os.path.realpath(os.path.join(dirpath, d)) not in skip)
+        for name in sorted(filenames):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_SUFFIXES:
+                yield os.path.join(dirpath, name)
+
+
+def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool = False, exclude=()) -> Plan:
+    """The items (performance x kit) of a StemGMD tree, their stem files and GMD MIDI annotations.
+
+    `keep_stems` is 'eval' (items of the evaluation splits), 'all' or 'none'; items in none
+    of the paper's splits (train and validation performances with test kits) are skipped
+    unless `keep_unsplit`.
+    """
+    index = PerformanceIndex(read_info(info_csv))
+    plan = Plan()
+    found = {}  # (Performance, kit) -> {class code: path}
+    for path in walk_audio(root, exclude):
+        placed, why = place_stem_file(path, root)
+        performance = None
+        if placed:
+            performance, why = index.find(placed.performance, placed.drummer, placed.session)
+        if performance is None:
+            plan.not_understood.append((path, why))
+            continue
+        stems = found.setdefault((performance, placed.kit), {})
+        if placed.code in stems:
+            plan.not_understood.append((path, f"a second {placed.stem} file for {performance.name} with {placed.kit}"))
+            continue
+        stems[placed.code] = path
+    missing_midi = set()
+    for (p, kit), stems in sorted(found.items(), key=lambda e: (e[0][0].drummer, e[0][0].session, e[0][0].name,
+                                                                 KIT_IDS[e[0][1]])):
+        group = kit_group(kit)
+        split = paper_split(p.split, group, p.eval_session)
+        if not split and not keep_unsplit:
+            plan.skipped["in none of the paper's splits"] += 1
+            continue
+        if not os.path.isfile(p.midi):
+            if p.midi not in missing_midi:
+                plan.not_understood.append((p.midi, "GMD MIDI file not found (its performance is skipped)"))
+                missing_midi.add(p.midi)
+            continue
+        fields = dict(drummer=p.drummer, session=p.session, performance=p.name, kit=kit, kit_id=KIT_IDS[kit],
+                      kit_group=group, gmd_split=p.split, split=split)
+        keep = keep_stems == "all" or (keep_stems == "eval" and split in EVALUATION_SPLITS)
+        plan.items.append(Item(f"{p.drummer}/{p.session}/{p.name}/{kit}", fields, p.midi,
+                               f"{ANNOTATIONS}/{p.drummer}/{p.session}/{p.name}.tsv", stems, keep_stems=keep))
+    return plan
