@@ -63,19 +63,18 @@ class _ItemsDataset(Dataset):
 class CropDataset(_ItemsDataset):
     """Random `seconds`-long crops of the items of `splits`, for training.
 
-    Every possible crop window is equally likely (an item is drawn in proportion to its
-    number of windows, then a window in it); items shorter than a crop are zero-padded.
-    An epoch holds `crops_per_epoch` crops, by default as many as fit end to end in the
-    audio. `set_epoch` draws new crops. Each crop is divided by its peak (`normalize`),
-    as the released model was trained.
+    An item is drawn in proportion to its duration (so every second of audio is equally
+    likely to be trained on, short fills included), then a window uniformly inside it;
+    items shorter than a crop are zero-padded. An epoch holds `crops_per_epoch` crops, by
+    default as many as fit end to end in the audio; `set_epoch` draws new ones. Each crop
+    is divided by its peak (`normalize`), as the released model was trained.
     """
 
     def __init__(self, folder, splits="train_train_kits", seconds: float = CROP_SECONDS, seed: int = 0,
                  crops_per_epoch: int = None, normalize: bool = True, stems: bool = False):
         super().__init__(folder, splits, normalize, stems)
         self.n = int(round(seconds * SAMPLE_RATE))
-        self.windows = np.maximum(self.lengths - self.n, 0) + 1
-        self.cumulative = np.cumsum(self.windows)
+        self.cumulative = np.cumsum(self.lengths)
         self.size = crops_per_epoch or max(1, int(self.lengths.sum() // self.n))
         self.seed, self.epoch = seed, 0
 
@@ -90,9 +89,8 @@ class CropDataset(_ItemsDataset):
         if not 0 <= index < self.size:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        window = int(rng.integers(self.cumulative[-1]))
-        k = int(np.searchsorted(self.cumulative, window, side="right"))
-        return k, window - int(self.cumulative[k] - self.windows[k])
+        k = int(np.searchsorted(self.cumulative, rng.integers(self.cumulative[-1]), side="right"))
+        return k, int(rng.integers(max(0, int(self.lengths[k]) - self.n) + 1))
 
     def __getitem__(self, index: int) -> dict:
         k, offset = self.crop(index)
