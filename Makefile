@@ -7,7 +7,9 @@ SHARED ?= ../shared
 # otherwise ~/.cache/idm/<model>/, downloaded on first use.
 export IDM_CHECKPOINTS ?= $(if $(wildcard $(SHARED)/pretrained),$(abspath $(SHARED)/pretrained),)
 
-.PHONY: venv demo test bench clean
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
+.PHONY: venv demo demo-data preprocess test bench clean
 
 venv: $(VENV)/.installed
 
@@ -21,12 +23,23 @@ demo: venv
 	$(BIN)/python -m idm.demo demo/groove.wav
 	$(BIN)/python -m idm separate demo/groove.wav -o demo/separated --overwrite
 
+# StemGMD -> manifest, annotations, mixtures, evaluation stems and training cache (resumable)
+preprocess: venv
+	@test -n "$(STEMGMD)" -a -n "$(OUT)" || { echo "usage: make preprocess STEMGMD=/path/to/StemGMD OUT=/path/to/output [JOBS=$(JOBS)]"; exit 2; }
+	$(BIN)/python -m data.preprocess stemgmd "$(STEMGMD)" "$(OUT)" -j $(JOBS)
+
+# a small StemGMD-shaped set (FluidSynth when installed, else procedural sounds), preprocessed
+demo-data: venv
+	$(BIN)/python -m data.generate demo/stemgmd
+	$(BIN)/python -m data.preprocess stemgmd demo/stemgmd demo/data -j $(JOBS)
+
 test: venv
 	$(BIN)/python -m pytest tests
 
 bench: venv
 	$(BIN)/python benchmarks/separate_speed.py
 	$(BIN)/python benchmarks/long_input.py
+	$(BIN)/python benchmarks/loader_speed.py
 
 clean:
 	rm -rf demo build *.egg-info .pytest_cache

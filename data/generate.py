@@ -247,7 +247,9 @@ def main(argv=None) -> int:
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         print(f"generate: error: {exc}", file=sys.stderr)
         return 1
-    print(f"{args.out}: {len(rows)} performances x {len(kits)} kits")
+    how = "procedural sounds" if args.renderer == "procedural" or not (shutil.which("fluidsynth") and find_soundfont()) \
+        else f"FluidSynth with {find_soundfont()}"
+    print(f"{args.out}: {len(rows)} performances x {len(kits)} kits, rendered with {how}")
     return 0
 
 
