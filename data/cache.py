@@ -46,13 +46,16 @@ def build_cache(folder, rows, dtype: str = "float16", progress: bool = True) -> 
     folder = Path(folder)
     lengths = np.array([r["samples"] for r in rows], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    times, classes, velocities, onset_starts = [], [], [], [0]
+    parsed, tables = {}, []  # one parse per annotation: the kits of a performance share it
     for row in rows:
-        item_rows = read_tsv_rows(folder / row["annotation"])
-        times += [t for t, _, _ in item_rows]
-        classes += [CLASSES.index(c) for _, c, _ in item_rows]
-        velocities += [v for _, _, v in item_rows]
-        onset_starts.append(len(times))
+        if row["annotation"] not in parsed:
+            item_rows = read_tsv_rows(folder / row["annotation"])
+            parsed[row["annotation"]] = (np.array([t for t, _, _ in item_rows], dtype=np.float64),
+                                         np.array([CLASSES.index(c) for _, c, _ in item_rows], dtype=np.int8),
+                                         np.array([v for _, _, v in item_rows], dtype=np.float32))
+        tables.append(parsed[row["annotation"]])
+    times, classes, velocities = (np.concatenate([t[j] for t in tables]) if tables else np.zeros(0) for j in range(3))
+    onset_starts = np.concatenate([[0], np.cumsum([len(t[0]) for t in tables])]).astype(np.int64)
     cache = folder / CACHE
     cache.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache / MIXTURES_FILE) as tmp:
@@ -68,10 +71,8 @@ def build_cache(folder, rows, dtype: str = "float16", progress: bool = True) -> 
         with open(tmp, "wb") as f:
             np.savez(f, ids=np.array([r["id"] for r in rows]), starts=starts, lengths=lengths,
                      kit_ids=np.array([r["kit_id"] for r in rows], dtype=np.int64),
-                     onset_starts=np.array(onset_starts, dtype=np.int64),
-                     onset_times=np.array(times, dtype=np.float64),
-                     onset_classes=np.array(classes, dtype=np.int8),
-                     onset_velocities=np.array(velocities, dtype=np.float32),
+                     onset_starts=onset_starts, onset_times=times.astype(np.float64),
+                     onset_classes=classes.astype(np.int8), onset_velocities=velocities.astype(np.float32),
                      manifest_sha256=np.array(manifest_hash(folder)))
 
 

@@ -247,8 +247,8 @@ def main(argv=None) -> int:
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         print(f"generate: error: {exc}", file=sys.stderr)
         return 1
-    how = "procedural sounds" if args.renderer == "procedural" or not (shutil.which("fluidsynth") and find_soundfont()) \
-        else f"FluidSynth with {find_soundfont()}"
+    fluidsynth = args.renderer != "procedural" and shutil.which("fluidsynth") and find_soundfont()
+    how = f"FluidSynth with {find_soundfont()}" if fluidsynth else "procedural sounds"
     print(f"{args.out}: {len(rows)} performances x {len(kits)} kits, rendered with {how}")
     return 0
 

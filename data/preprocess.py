@@ -52,11 +52,11 @@ def _sweep_temporary_files(out: Path) -> int:
     return removed
 
 
-def estimate_bytes(items, done_samples: int, cache_dtype: str) -> dict:
+def estimate_bytes(items, done_samples: int, cache_dtype: str, progress: bool = False) -> dict:
     """Bytes the run will write: mixtures and stems of `items` (float32), and the whole cache."""
     mixtures = stems = 0
     samples = done_samples
-    for item in items:
+    for item in tqdm(items, desc="estimating", unit="item", disable=not progress):
         try:
             n = source_frames(item)
         except (RuntimeError, OSError):  # unreadable files fail later, with their own message
@@ -121,14 +121,14 @@ def preprocess(plan, out, jobs: int = 1, cache_dtype: str = "float16", check_spa
     if swept:
         say(f"removed {swept} temporary files left by an interrupted run")
     done = {}
-    for item in plan.items:
+    for item in tqdm(plan.items, desc="checking", unit="item", disable=not progress):
         record = done_record(out, item)
         if record is not None:
             done[item.id] = record
     todo = [item for item in plan.items if item.id not in done]
     done_samples = sum(r["row"]["samples"] for r in done.values())
     cache_needed = bool(todo) or not (out / MANIFEST).is_file() or not cache_is_current(out, cache_dtype)
-    estimate = estimate_bytes(todo, done_samples, cache_dtype)
+    estimate = estimate_bytes(todo, done_samples, cache_dtype, progress)
     if not cache_needed:
         estimate["cache"] = 0
     free = shutil.disk_usage(out).free
@@ -211,11 +211,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="sample type of the training cache (default float16)")
         sub.add_argument("--dry-run", action="store_true", help="find the items, estimate the disk use, and stop")
         sub.add_argument("--no-space-check", action="store_true", help="start even if the disk looks too small")
-        sub.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        sub.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no plan line")
     return parser
 
 
-def _plan(args):
+def _plan(args, progress: bool):
     exclude = [args.out]
     if not args.root.is_dir():
         raise PreprocessError(f"{args.root}: no such folder")
@@ -228,14 +228,14 @@ def _plan(args):
         info = find_info_csv(info, 0)
     if info is None or not Path(info).is_file():
         raise PreprocessError(f"{args.gmd or args.root}: no GMD info.csv found; pass --gmd /path/to/groove")
-    return stemgmd_items(args.root, info, args.stems, args.keep_unsplit, exclude)
+    return stemgmd_items(args.root, info, args.stems, args.keep_unsplit, exclude, progress)
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     progress = not args.quiet and sys.stderr.isatty()
     try:
-        plan = _plan(args)
+        plan = _plan(args, progress)
         summary = preprocess(plan, args.out, args.jobs, args.cache_dtype, not args.no_space_check, args.dry_run,
                              args.source == "stemgmd", progress, say=print if not args.quiet else lambda _: None)
     except (PreprocessError, ValueError, OSError) as exc:

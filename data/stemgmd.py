@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from tqdm import tqdm
+
 from idm.constants import TEST_KITS, TRAIN_KITS
 from idm.inputs import AUDIO_SUFFIXES
 
@@ -134,7 +136,8 @@ def walk_audio(root, exclude=()):
                 yield os.path.join(dirpath, name)
 
 
-def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool = False, exclude=()) -> Plan:
+def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool = False, exclude=(),
+                  progress: bool = False) -> Plan:
     """The items (performance x kit) of a StemGMD tree, their stem files and GMD MIDI annotations.
 
     `keep_stems` is 'eval' (items of the evaluation splits), 'all' or 'none'; items in none
@@ -144,7 +147,7 @@ def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool =
     index = PerformanceIndex(read_info(info_csv))
     plan = Plan()
     found = {}  # (Performance, kit) -> {class code: path}
-    for path in walk_audio(root, exclude):
+    for path in tqdm(walk_audio(root, exclude), desc="scanning", unit=" files", disable=not progress):
         placed, why = place_stem_file(path, root)
         performance = None
         if placed:

@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from conftest import run_module, snr_db
+from conftest import run_module
 
 # The 22-pitch GMD table, written out here from the issue so the test does not read the code's copy.
 GMD_TABLE = {36: "KD", 38: "SD", 37: "SD", 40: "SD", 42: "HH_CHH", 22: "HH_CHH", 44: "HH_CHH",
@@ -102,7 +102,7 @@ def test_mixture_is_the_sum_of_the_stems(stemgmd_tree, stemgmd_data):
         mixture, rate = sf.read(str(out / row["mixture"]), dtype="float32")
         assert rate == 44100 and mixture.ndim == 1 and len(mixture) == int(row["samples"])
         parts = {stem: a for (perf, kit, stem), a in originals.items() if perf == row["performance"]
-                 and kit == row["kit"] and not (STEM_CLASS[stem] in row["missing_stems"].split())}
+                 and kit == row["kit"] and STEM_CLASS[stem] not in row["missing_stems"].split()}
         assert len(parts) == 9 - len(row["missing_stems"].split())
         expected = sum(parts.values())
         assert len(mixture) == len(expected)
