@@ -113,13 +113,9 @@ def preprocess(plan, out, jobs: int = 1, cache_dtype: str = "float16", check_spa
     """
     out = Path(out)
     if not plan.items:
-        raise PreprocessError("no items found to preprocess" + (f" ({len(plan.not_understood)} files not "
-                                                                 "understood, e.g. " + ": ".join(plan.not_understood[0])
-                                                                 + ")" if plan.not_understood else ""))
-    out.mkdir(parents=True, exist_ok=True)
-    swept = _sweep_temporary_files(out)
-    if swept:
-        say(f"removed {swept} temporary files left by an interrupted run")
+        example = f"; {len(plan.not_understood)} files not understood, e.g. {': '.join(plan.not_understood[0])}" \
+            if plan.not_understood else ""
+        raise PreprocessError(f"no items found to preprocess{example}")
     done = {}
     for item in tqdm(plan.items, desc="checking", unit="item", disable=not progress):
         record = done_record(out, item)
@@ -131,7 +127,8 @@ def preprocess(plan, out, jobs: int = 1, cache_dtype: str = "float16", check_spa
     estimate = estimate_bytes(todo, done_samples, cache_dtype, progress)
     if not cache_needed:
         estimate["cache"] = 0
-    free = shutil.disk_usage(out).free
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
     say(f"{len(plan.items)} items: {len(done)} already done, {len(todo)} to process; about "
         f"{_gb(sum(estimate.values()))} to write (mixtures {_gb(estimate['mixtures'])}, stems "
         f"{_gb(estimate['stems'])}, cache {_gb(estimate['cache'])}); {_gb(free)} free in {out}")
@@ -140,6 +137,10 @@ def preprocess(plan, out, jobs: int = 1, cache_dtype: str = "float16", check_spa
                               f"{_gb(sum(estimate.values()))} needed); free some or pass --no-space-check")
     if dry_run:
         return {"records": {}, "failures": [], "processed": 0, "done": len(done), "dry_run": True}
+    out.mkdir(parents=True, exist_ok=True)
+    swept = _sweep_temporary_files(out)
+    if swept:
+        say(f"removed {swept} temporary files left by an interrupted run")
     records, failures = _process_all(out, todo, jobs, progress)
     records.update(done)
     rows = [records[item.id]["row"] for item in plan.items if item.id in records]

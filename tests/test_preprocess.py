@@ -181,3 +181,23 @@ def test_overlapping_splits_are_refused():
         check_splits([dict(row, split="train_train_kits"), dict(row, kit="heavy", split="val_train_kits")])
     with pytest.raises(ValueError, match="kit 'bluebird'"):
         check_splits([dict(row, kit="bluebird", split="val_train_kits")])
+
+
+def test_dry_run_estimates_and_a_full_disk_is_refused(stemgmd_tree, tmp_path, monkeypatch):
+    root, _ = stemgmd_tree
+    out = tmp_path / "out"
+    proc = run_module("data.preprocess", "stemgmd", root, out, "--dry-run")
+    assert proc.returncode == 0 and not out.exists()
+    # 4 items of about 16-18 s: mixtures 4 x 4 bytes/sample, stems 9 x that for the 3 evaluation items
+    assert proc.stdout.startswith("4 items: 0 already done, 4 to process; about ")
+    assert "(mixtures 11." in proc.stdout and "stems 7" in proc.stdout and "cache 5." in proc.stdout
+
+    import shutil
+
+    from data.preprocess import PreprocessError, preprocess
+    from data.stemgmd import stemgmd_items
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12 - 10**6, 10**6))
+    plan = stemgmd_items(root, root / "groove" / "info.csv")
+    with pytest.raises(PreprocessError, match=r"not enough free disk space \(1.0 MB free, about 96.4 MB needed\)"):
+        preprocess(plan, out, progress=False, say=lambda line: None)
+    assert not out.exists()
