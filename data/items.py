@@ -43,9 +43,10 @@ class Item:
         return sorted(self.stems.values()) + [s for s in (self.mixture_source, self.annotation_source) if s]
 
     def signature(self) -> list:
-        """Each source's path, size and modification time, and the options: what the record was made from."""
+        """What the record was made from: each source's path, size and modification time, the
+        manifest fields known beforehand (a split that changes in info.csv redoes the item) and options."""
         stat = [(s, *_size_and_mtime(s)) for s in self.sources()]
-        return [stat, {"keep_stems": self.keep_stems}]
+        return [stat, self.fields, {"annotation": self.annotation, "keep_stems": self.keep_stems}]
 
 
 @dataclass
