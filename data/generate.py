@@ -24,7 +24,7 @@ import soundfile as sf
 
 from idm.constants import CLASSES, GMD_PITCH_TO_CLASS, SAMPLE_RATE, TEST_KITS, TRAIN_KITS
 from idm.files import atomic_path
-from idm.midi import smf_bytes
+from idm.midi import smf_bytes, tick_to_seconds
 
 from .gmd import INFO_COLUMNS
 from .stemgmd import STEM_FOLDERS
@@ -103,18 +103,6 @@ def groove(rng: np.random.Generator, take: Take) -> tuple:
     return sorted(notes), tempi, end
 
 
-def ticks_to_seconds(ticks, tempi) -> np.ndarray:
-    """Seconds of MIDI ticks through a tempo map [(tick, us per beat)] starting at tick 0."""
-    ticks = np.asarray(ticks, dtype=np.float64)
-    seconds = np.zeros_like(ticks)
-    for i, (tick, tempo) in enumerate(tempi):
-        before = sum((tempi[j + 1][0] - tempi[j][0]) * tempi[j][1] for j in range(i)) / 1e6 / TICKS_PER_BEAT
-        stop = tempi[i + 1][0] if i + 1 < len(tempi) else np.inf
-        inside = (ticks >= tick) & (ticks < stop)
-        seconds[inside] = before + (ticks[inside] - tick) * tempo / 1e6 / TICKS_PER_BEAT
-    return seconds
-
-
 def groove_midi(notes, tempi, name: str, program: int = 0) -> bytes:
     """A GMD-like MIDI file: channel 10, notes 1/8 beat long, the drum kit `program` selected first."""
     events = [(0, 0, bytes([0xC9, program]))]
@@ -153,7 +141,7 @@ def one_shot(pitch: int, kit: int, rate: int = SAMPLE_RATE) -> np.ndarray:
 def render_procedural(notes, tempi, code: str, kit: int, length: int) -> np.ndarray:
     """Stereo (length, 2) stem of one class: the kit's one-shots at the notes' sample positions."""
     out = np.zeros(length, dtype=np.float32)
-    times = ticks_to_seconds([n[0] for n in notes], tempi)
+    times = [tick_to_seconds(n[0], tempi, TICKS_PER_BEAT) for n in notes]
     for t, (_, pitch, velocity) in zip(times, notes):
         if GMD_PITCH_TO_CLASS.get(pitch) != code:
             continue
@@ -202,7 +190,7 @@ def generate(out, takes=DEMO_TAKES, kits=DEMO_KITS, renderer: str = "auto", seed
         style = ["funk", "rock", "jazz", "latin", "hiphop"][len(rows) % 5]
         name = f"{number}_{style}-groove{number}_{round(take.bpm)}_beat_4-4"
         notes, tempi, end = groove(rng, take)
-        duration = float(ticks_to_seconds([end], tempi)[0])
+        duration = tick_to_seconds(end, tempi, TICKS_PER_BEAT)
         relative = f"{take.drummer}/{take.session}/{name}"
         midi = out / "groove" / f"{relative}.mid"
         with atomic_path(midi) as tmp:

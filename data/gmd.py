@@ -21,7 +21,6 @@ class Performance:
     name: str
     split: str
     midi: str
-    duration: float
 
     @property
     def eval_session(self) -> bool:
@@ -58,7 +57,7 @@ def read_info(path) -> dict:
                 raise ValueError(f"{path}:{number}: split {row['split']!r} is not one of {', '.join(GMD_SPLITS)}")
             midi = PurePosixPath(row["midi_filename"])
             p = Performance(row["drummer"], PurePosixPath(row["session"]).name, midi.stem, row["split"],
-                            os.path.join(path.parent, *midi.parts), float(row.get("duration") or 0.0))
+                            os.path.join(path.parent, *midi.parts))
             performances[(p.drummer, p.session, p.name)] = p
     return performances
 

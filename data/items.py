@@ -17,7 +17,7 @@ import soundfile as sf
 from idm.audio import read_audio_file, write_wav
 from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE
 from idm.files import write_text_if_changed
-from idm.onset_files import onsets_tsv, read_onset_rows
+from idm.onset_files import onsets_tsv, read_onset_rows, sorted_rows
 
 RECORDS = "records"
 MIXTURES = "mixtures"
@@ -114,7 +114,7 @@ def process_item(out, item: Item) -> dict:
     rows, dropped = read_onset_rows(item.annotation_source, notes.append)
     duration = len(mixture) / SAMPLE_RATE
     late = sum(t >= duration for t, _, _ in rows)
-    rows = sorted((r for r in rows if r[0] < duration), key=lambda r: (r[0], CLASSES.index(r[1])))
+    rows = sorted_rows(r for r in rows if r[0] < duration)
     write_text_if_changed(out / item.annotation, onsets_tsv(rows))
     mixture_path = Path(MIXTURES) / f"{item.id}.wav"
     write_wav(out / mixture_path, mixture)

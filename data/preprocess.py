@@ -143,13 +143,13 @@ def preprocess(plan, out, jobs: int = 1, cache_dtype: str = "float16", check_spa
         say(f"removed {swept} temporary files left by an interrupted run")
     records, failures = _process_all(out, todo, jobs, progress)
     records.update(done)
-    rows = [records[item.id]["row"] for item in plan.items if item.id in records]
+    ordered = [records[item.id] for item in plan.items if item.id in records]
+    rows = [record["row"] for record in ordered]
     if paper_splits:
         check_splits(rows)
     write_text_if_changed(out / MANIFEST, manifest_text(rows))
     if rows and not cache_is_current(out, cache_dtype):
         build_cache(out, rows, cache_dtype, progress)
-    ordered = [records[item.id] for item in plan.items if item.id in records]
     write_text_if_changed(out / REPORT, dataset_report(ordered, plan, failures))
     return {"records": records, "failures": failures, "processed": len(todo) - len(failures),
             "done": len(done), "dry_run": False}

@@ -13,7 +13,7 @@ from pathlib import PurePath
 from tqdm import tqdm
 
 from idm.constants import TEST_KITS, TRAIN_KITS
-from idm.inputs import AUDIO_SUFFIXES
+from idm.inputs import audio_files
 
 from .gmd import PerformanceIndex, read_info
 from .items import ANNOTATIONS, Item, Plan
@@ -125,17 +125,6 @@ def place_stem_file(path, root) -> tuple:
     return StemFile(str(path), PurePath(path).stem, folders[kits[0]], folders[stems[0]], drummer, session), ""
 
 
-def walk_audio(root, exclude=()):
-    """Audio files below `root` by sorted path, skipping hidden entries and the folders in `exclude`."""
-    skip = {os.path.realpath(e) for e in exclude}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                             and os.path.realpath(os.path.join(dirpath, d)) not in skip)
-        for name in sorted(filenames):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_SUFFIXES:
-                yield os.path.join(dirpath, name)
-
-
 def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool = False, exclude=(),
                   progress: bool = False) -> Plan:
     """The items (performance x kit) of a StemGMD tree, their stem files and GMD MIDI annotations.
@@ -147,7 +136,7 @@ def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool =
     index = PerformanceIndex(read_info(info_csv))
     plan = Plan()
     found = {}  # (Performance, kit) -> {class code: path}
-    for path in tqdm(walk_audio(root, exclude), desc="scanning", unit=" files", disable=not progress):
+    for path in tqdm(audio_files(root, exclude), desc="scanning", unit=" files", disable=not progress):
         placed, why = place_stem_file(path, root)
         performance = None
         if placed:

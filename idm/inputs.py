@@ -1,5 +1,6 @@
 """The audio files a command works on: files as given, folders searched recursively, track names."""
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,24 +24,27 @@ class Input:
     track: str
 
 
-def _in_folder_tree(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
+def audio_files(folder, exclude=()):
+    """Paths (str) of the audio files below `folder`, by suffix, streamed folder by folder.
+
+    Hidden files and folders (idm's own staging folders among them) are skipped, and so is
+    every folder in `exclude` (an output folder inside the input, say). Symbolic links to
+    folders are not followed.
+    """
+    skip = {os.path.realpath(e) for e in exclude}
+    if os.path.realpath(folder) in skip:
+        return
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and os.path.realpath(os.path.join(dirpath, d)) not in skip)
+        for name in sorted(filenames):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_SUFFIXES:
+                yield os.path.join(dirpath, name)
 
 
 def _walk(folder: Path, exclude) -> list:
-    found = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue  # hidden files and folders, including idm's own staging folders
-        if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file():
-            if not any(_in_folder_tree(path, e) for e in exclude):
-                found.append(Input(path, relative.with_suffix("").as_posix()))
-    return found
+    paths = sorted(Path(p) for p in audio_files(folder, exclude))
+    return [Input(p, p.relative_to(folder).with_suffix("").as_posix()) for p in paths if p.is_file()]
 
 
 def find_inputs(paths, exclude=()) -> tuple:

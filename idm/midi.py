@@ -174,10 +174,11 @@ def _note_ons(data: bytes) -> list:
         frames_per_second = 256 - (division >> 8)
         seconds_per_tick = 1.0 / (frames_per_second * (division & 0xFF))
         return sorted((tick * seconds_per_tick, *note) for tick, note in notes)
-    return sorted((_tick_to_seconds(tick, sorted(tempi), division), *note) for tick, note in notes)
+    return sorted((tick_to_seconds(tick, sorted(tempi), division), *note) for tick, note in notes)
 
 
-def _tick_to_seconds(tick: int, tempi: list, ticks_per_beat: int) -> float:
+def tick_to_seconds(tick: int, tempi: list, ticks_per_beat: int) -> float:
+    """Seconds at `tick` through a tempo map: (tick, microseconds per beat) changes, sorted by tick."""
     seconds, last_tick, tempo = 0.0, 0, TEMPO
     for change_tick, new_tempo in tempi:
         if change_tick >= tick:

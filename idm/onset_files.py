@@ -16,10 +16,14 @@ class OnsetFileError(ValueError):
     """An onsets file that cannot be used, with a one-line reason naming the file."""
 
 
-def onset_rows(onsets: dict, velocities: dict) -> list:
-    """(time_s, class, velocity) rows of one item, sorted by time then class order."""
-    rows = [(float(t), c, float(v)) for c in CLASSES for t, v in zip(onsets[c], velocities[c])]
+def sorted_rows(rows) -> list:
+    """(time_s, class, velocity) rows sorted by time, then class order: the order files are written in."""
     return sorted(rows, key=lambda r: (r[0], CLASSES.index(r[1])))
+
+
+def onset_rows(onsets: dict, velocities: dict) -> list:
+    """(time_s, class, velocity) rows of one item, sorted (see `sorted_rows`)."""
+    return sorted_rows((float(t), c, float(v)) for c in CLASSES for t, v in zip(onsets[c], velocities[c]))
 
 
 def onsets_tsv(rows) -> str:
