@@ -8,8 +8,16 @@ SHARED ?= ../shared
 export IDM_CHECKPOINTS ?= $(if $(wildcard $(SHARED)/pretrained),$(abspath $(SHARED)/pretrained),)
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+# training: torchrun with NPROC processes per node (one per GPU; on the CPU, gloo ranks)
+CONFIG ?= configs/idm_stemgmd.yaml
+NPROC ?= 1
+NNODES ?= 1
+RDZV ?=
+RUN_ID ?= idm
+ARGS ?=
+TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --rdzv-backend=c10d --rdzv-endpoint=$(RDZV) --rdzv-id=$(RUN_ID))
 
-.PHONY: venv demo demo-data preprocess test bench clean
+.PHONY: venv demo demo-data preprocess train test bench clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +40,13 @@ preprocess: venv
 demo-data: venv
 	$(BIN)/python -m data.generate demo/stemgmd
 	$(BIN)/python -m data.preprocess stemgmd demo/stemgmd demo/data -j $(JOBS)
+
+# e.g. make train CONFIG=configs/tiny.yaml NPROC=2 ARGS="train.steps=100 log.out=runs/try"
+#      make train ARGS=--resume             (continue the run in the config's log.out)
+#      multi-node: make train NPROC=8 NNODES=2 RDZV=host0:29500 on every node
+train: venv
+	@test "$(NNODES)" = 1 -o -n "$(RDZV)" || { echo "multi-node training needs RDZV=host:port (the rendezvous endpoint)"; exit 2; }
+	$(BIN)/torchrun $(TORCHRUN_NODES) --nproc-per-node=$(NPROC) -m trainer.train --config $(CONFIG) $(ARGS)
 
 test: venv
 	$(BIN)/python -m pytest tests

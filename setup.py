@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["idm", "idm.*", "data", "data.*"]),
+    packages=find_packages(include=["idm", "idm.*", "data", "data.*", "trainer", "trainer.*"]),
     install_requires=[
         "torch>=2.4",
         "torchaudio>=2.4",

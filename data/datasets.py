@@ -84,16 +84,19 @@ class CropDataset(_ItemsDataset):
     def __len__(self) -> int:
         return self.size
 
-    def crop(self, index: int) -> tuple:
-        """(row, offset in samples) of crop `index` in the current epoch."""
+    def crop(self, index: int, epoch: int = None) -> tuple:
+        """(row, offset in samples) of crop `index` of `epoch` (default: the current epoch)."""
         if not 0 <= index < self.size:
             raise IndexError(index)
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
         k = int(np.searchsorted(self.cumulative, rng.integers(self.cumulative[-1]), side="right"))
         return k, int(rng.integers(max(0, int(self.lengths[k]) - self.n) + 1))
 
-    def __getitem__(self, index: int) -> dict:
-        k, offset = self.crop(index)
+    def __getitem__(self, key) -> dict:
+        """Crop `key` of the current epoch, or `key = (epoch, index)`: a sampler can then address
+        any epoch without changing the dataset held by worker processes."""
+        epoch, index = key if isinstance(key, tuple) else (None, key)
+        k, offset = self.crop(index, epoch)
         return self.example(k, offset, self.n)
 
 

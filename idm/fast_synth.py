@@ -21,7 +21,7 @@ with every pass over memory that is not a matrix product taken out (docs/speed.m
 import torch
 import torch.nn.functional as F
 
-from .synth import OneShotSynth, normalize_batch
+from .synth import OneShotSynth, batch_peak, normalize_batch
 
 _EPS = 1e-5  # F.instance_norm's default
 
@@ -70,8 +70,8 @@ def _normalize_(x: torch.Tensor, mean: torch.Tensor, chunk: int, scratch: torch.
 
 @torch.no_grad()
 def fast_one_shots(synth: OneShotSynth, noise: torch.Tensor, cond: torch.Tensor,
-                   chunk: int = 1024) -> torch.Tensor:
-    """Same result as `synth(noise, cond)` (R, N), computed with the optimisations above."""
+                   chunk: int = 1024, peak=batch_peak) -> torch.Tensor:
+    """Same result as `synth(noise, cond, peak)` (R, N), computed with the optimisations above."""
     z = noise[:, 0, :]
     r, n = z.shape
     c = synth.in_proj.out_channels
@@ -115,4 +115,4 @@ def fast_one_shots(synth: OneShotSynth, noise: torch.Tensor, cond: torch.Tensor,
             total += o.sum(0)
     h = bufs[(len(synth.blocks) - 1) % 2][room:]  # output of the last block (N, R, C)
     out = (h @ synth.out_proj.weight[0, :, 0]).t() + synth.out_proj.bias
-    return normalize_batch(out) * synth.envelope(cond).squeeze(1)
+    return normalize_batch(out, peak) * synth.envelope(cond).squeeze(1)

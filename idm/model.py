@@ -16,7 +16,7 @@ from .constants import HOP_LENGTH
 from .encoder import Encoder, KitClassifier, TranscriptionHead, added_frames
 from .fast_synth import fast_one_shots
 from .sequencer import TrackGains, sequence
-from .synth import OneShotSynth
+from .synth import OneShotSynth, batch_peak
 
 
 @dataclass
@@ -72,16 +72,18 @@ class InverseDrumMachine(nn.Module):
         one_hot = torch.eye(k, device=kit_probs.device, dtype=kit_probs.dtype).expand(b, k, k)
         return torch.cat([one_hot, kit_probs.unsqueeze(1).expand(b, k, -1)], -1).reshape(b * k, -1)
 
-    def one_shots(self, kit_probs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def one_shots(self, kit_probs: torch.Tensor, noise: torch.Tensor, peak=batch_peak) -> torch.Tensor:
         """Kit probabilities (B, n_kits) and noise (B*K, 1, N) -> one-shot samples (B, K, N).
 
-        Without autograd on the CPU this takes the fast path of `idm.fast_synth` (same numbers).
+        `peak(x)` gives the synthesiser's normaliser of its raw output x (default: one max |x|
+        for the whole batch, as released). Without autograd on the CPU this takes the fast
+        path of `idm.fast_synth` (same numbers).
         """
         cond = self.conditioning(kit_probs)
         if torch.is_grad_enabled() or noise.device.type != "cpu":
-            samples = self.synth(noise, cond)
+            samples = self.synth(noise, cond, peak)
         else:
-            samples = fast_one_shots(self.synth, noise, cond)
+            samples = fast_one_shots(self.synth, noise, cond, peak=peak)
         return samples.reshape(kit_probs.shape[0], self.config.n_classes, -1)
 
     def render(self, activations: torch.Tensor, samples: torch.Tensor, gains: torch.Tensor,
@@ -97,14 +99,15 @@ class InverseDrumMachine(nn.Module):
         return tracks[..., start - first * HOP_LENGTH:] * gains.unsqueeze(-1)
 
     def forward(self, audio: torch.Tensor, onset_grid: torch.Tensor, noise: torch.Tensor,
-                sigmoid_grid: bool = True) -> dict:
+                sigmoid_grid: bool = True, peak=batch_peak) -> dict:
         """Teacher-forced pass used in training: the decoder is driven by `onset_grid` (B, K, M).
 
         `sigmoid_grid=True` reproduces the released training (`sigmoid(grid) * velocity`);
-        False drives it with `grid * velocity`.
+        False drives it with `grid * velocity`. `peak` as in `one_shots` (the trainer passes
+        one that takes the maximum over every DDP rank's batch).
         """
         analysis = self.analyse(audio)
         drive = torch.sigmoid(onset_grid) if sigmoid_grid else onset_grid
-        samples = self.one_shots(analysis.kit_probs, noise)
+        samples = self.one_shots(analysis.kit_probs, noise, peak)
         stems = self.render(drive * analysis.velocity, samples, analysis.gains, audio.shape[-1])
         return dict(analysis=analysis, samples=samples, stems=stems, mix_estimate=stems.sum(1))

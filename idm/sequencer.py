@@ -65,6 +65,7 @@ def sequence(activations: torch.Tensor, samples: torch.Tensor, length: int = Non
     directly; dense ones (teacher forcing in training) go through FFT overlap-add over
     blocks of `block_frames` frames, so memory stays bounded on long inputs.
     """
+    activations, samples = activations.float(), samples.float()  # FFTs in float32, also under autocast
     b, k, m = activations.shape
     n = samples.shape[-1]
     total = m * HOP_LENGTH if length is None else length

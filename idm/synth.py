@@ -51,9 +51,15 @@ class DecayEnvelope(nn.Module):
         return torch.exp(-alpha.unsqueeze(-1) * self.scale * t)
 
 
-def normalize_batch(x: torch.Tensor) -> torch.Tensor:
-    """Scale the whole tensor so that its peak is 0.95 (one scalar for the batch, as trained)."""
-    return x / (x.abs().max() + 1e-6) * 0.95
+def batch_peak(x: torch.Tensor) -> torch.Tensor:
+    """max |x| over the whole tensor: the released synthesiser's normaliser, one scalar per batch."""
+    return x.abs().amax()
+
+
+def normalize_batch(x: torch.Tensor, peak=batch_peak) -> torch.Tensor:
+    """Scale `x` so that its peak is 0.95. `peak(x)` gives the normaliser (a scalar, or a tensor
+    broadcasting against `x`): by default one scalar for the whole batch, as trained."""
+    return x / (peak(x) + 1e-6) * 0.95
 
 
 class OneShotSynth(nn.Module):
@@ -77,5 +83,5 @@ class OneShotSynth(nn.Module):
             h = block(h, cond)
         return self.out_proj(h)
 
-    def forward(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return (normalize_batch(self.tcn(noise, cond)) * self.envelope(cond)).squeeze(1)
+    def forward(self, noise: torch.Tensor, cond: torch.Tensor, peak=batch_peak) -> torch.Tensor:
+        return (normalize_batch(self.tcn(noise, cond), peak) * self.envelope(cond)).squeeze(1)

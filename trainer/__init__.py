@@ -1,0 +1,1 @@
+"""Training IDM: the hand-written trainer (torchrun DDP, AMP, resumable checkpoints, TensorBoard)."""

@@ -1,0 +1,235 @@
+"""Training configuration: one dataclass per YAML section, loaded from a file plus `key=value` overrides.
+
+A config file has up to six sections (`model`, `data`, `objective`, `optim`, `train`,
+`log`); anything left out keeps the defaults below, which are the released model's
+training. Overrides on the command line address a key by its dotted path, for example
+`train.steps=1000` or `optim.betas=[0.9,0.99]`; values are read as YAML.
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+
+import yaml
+
+from idm.config import ModelConfig
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key."""
+
+
+@dataclass
+class DataConfig:
+    folder: str = "data/stemgmd"
+    """A folder written by `python -m data.preprocess` (manifest, annotations, cache)."""
+    train_split: str = "train_train_kits"
+    val_split: str = "val_train_kits"
+    crop_seconds: float = 6.0
+    crops_per_epoch: int = 0
+    """Crops in one epoch; 0: as many as fit end to end in the training audio."""
+    val_crops: int = 512
+    """Fixed random crops of the validation split, the same at every validation."""
+    workers: int = 4
+    """DataLoader worker processes per rank."""
+
+
+@dataclass
+class ObjectiveConfig:
+    teacher_forcing: str = "sigmoid"
+    """`sigmoid`: drive the decoder with sigmoid(grid) * velocity, as the released model was
+    trained; `plain`: grid * velocity."""
+    onset_weight: float = 10.0
+    kit_weight: float = 1.0
+    gain_probability: float = 0.8
+    """Probability that a training crop is multiplied by a random gain."""
+    gain_min: float = 0.3
+    gain_max: float = 1.0
+
+
+@dataclass
+class OptimConfig:
+    optimizer: str = "adam"
+    """`adam` or `adamw`."""
+    lr: float = 5e-3
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    clip_grad_norm: float = 1.0
+    """Maximum global gradient norm; 0 turns clipping off."""
+    schedule: str = "constant"
+    """`constant`, `cosine` or `linear` decay to `min_lr` at the last step, after the warm-up."""
+    warmup_steps: int = 0
+    min_lr: float = 0.0
+
+
+@dataclass
+class RunConfig:
+    steps: int = 400_000
+    batch_size: int = 33
+    """Crops per optimiser step, over all ranks and accumulation micro-steps."""
+    accumulate: int = 1
+    """Micro-steps per optimiser step (gradient accumulation)."""
+    seed: int = 0
+    amp: str = "auto"
+    """`auto` (bf16 where the GPU supports it, else fp16 with a gradient scaler; off on the CPU),
+    `bf16`, `fp16` or `off`."""
+    compile: bool = False
+    """Compile the model with `torch.compile`."""
+    device: str = "auto"
+    """`auto` (one CUDA device per local rank when there are GPUs, else the CPU), `cuda` or `cpu`."""
+
+
+@dataclass
+class LogConfig:
+    out: str = "runs/idm_stemgmd"
+    """Run folder: `config.yaml`, `checkpoints/{last,best}.pt`, `tensorboard/`."""
+    every: int = 50
+    """Steps between TensorBoard scalar points."""
+    val_every: int = 2000
+    checkpoint_every: int = 2000
+    media_clips: int = 3
+    """Validation clips whose audio and onset images go to TensorBoard."""
+    media_every: int = 20000
+    """Steps between media logs (also at the first validation); 0 turns them off."""
+
+
+CHOICES = {
+    ("objective", "teacher_forcing"): ("sigmoid", "plain"),
+    ("optim", "optimizer"): ("adam", "adamw"),
+    ("optim", "schedule"): ("constant", "cosine", "linear"),
+    ("train", "amp"): ("auto", "bf16", "fp16", "off"),
+    ("train", "device"): ("auto", "cuda", "cpu"),
+}
+POSITIVE = {("data", "crop_seconds"), ("data", "val_crops"), ("train", "steps"), ("train", "batch_size"),
+            ("train", "accumulate"), ("log", "every"), ("log", "val_every"), ("log", "checkpoint_every"),
+            ("optim", "lr")}
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: RunConfig = field(default_factory=RunConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict:
+        """Plain lists, numbers and strings, section by section (YAML- and checkpoint-safe)."""
+        return {f.name: _plain(asdict(getattr(self, f.name))) for f in fields(self)}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _coerce(value, default, where: str):
+    """`value` as the type of the field's default (ints widen to floats, lists become tuples)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(f"{where}: expected a non-empty list, got {value!r}")
+        return tuple(_coerce(v, default[0], where) for v in value) if default else tuple(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _section(cls, values: dict, name: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{name}: expected a mapping of keys to values, got {values!r}")
+    defaults = {f.name: getattr(cls(), f.name) for f in fields(cls)}
+    unknown = sorted(set(values) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown key {name}.{unknown[0]} (keys of {name}: {', '.join(defaults)})")
+    kwargs = {}
+    for key, value in values.items():
+        where = f"{name}.{key}"
+        value = _coerce(value, defaults[key], where)
+        if (name, key) in CHOICES and value not in CHOICES[name, key]:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(CHOICES[name, key])}")
+        if (name, key) in POSITIVE and not value > 0:
+            raise ConfigError(f"{where}: must be positive, got {value!r}")
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def apply_override(raw: dict, override: str) -> None:
+    """Set `section.key=value` (value read as YAML) in the raw config mapping."""
+    path, sep, text = override.partition("=")
+    parts = path.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(f"override {override!r}: expected section.key=value, e.g. train.steps=1000")
+    section, key = parts
+    if section not in SECTIONS:
+        raise ConfigError(f"override {override!r}: unknown section {section!r} (sections: {', '.join(SECTIONS)})")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"override {override!r}: the value is not valid YAML") from None
+    raw.setdefault(section, {})
+    if not isinstance(raw[section], dict):
+        raise ConfigError(f"override {override!r}: section {section} is not a mapping")
+    raw[section][key] = value
+
+
+SECTIONS = {f.name: f.default_factory for f in fields(Config)}
+
+
+def config_from_dict(raw: dict, source: str = "config") -> Config:
+    """Build and check a Config from a mapping of sections."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown section {unknown[0]!r} (sections: {', '.join(SECTIONS)})")
+    return Config(**{name: _section(cls, raw.get(name) or {}, name) for name, cls in SECTIONS.items()})
+
+
+def load_config(path=None, overrides=()) -> Config:
+    """The config of `path` (a YAML file; None: all defaults) with `overrides` applied."""
+    raw = {}
+    if path is not None:
+        try:
+            with open(path) as f:
+                raw = yaml.safe_load(f) or {}
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}: not valid YAML{where}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    for override in overrides:
+        apply_override(raw, override)
+    return config_from_dict(raw, str(path or "config"))

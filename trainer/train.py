@@ -1,0 +1,269 @@
+"""Train IDM: `python -m trainer.train --config configs/X.yaml [section.key=value ...] [--resume [CKPT]]`.
+
+One process, or one per device under torchrun (`make train NPROC=...`). Every rank builds
+the same model from the seed, wraps it in DistributedDataParallel and trains on its own
+slot of each step's global batch (see `trainer.batches`); rank 0 alone logs, writes
+TensorBoard and writes checkpoints. The run folder `log.out` holds `config.yaml`,
+`checkpoints/last.pt`, `checkpoints/best.pt` (lowest validation loss) and `tensorboard/`.
+"""
+
+import argparse
+import collections
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from data.datasets import CropDataset, collate
+from idm.files import write_text_if_changed
+from idm.model import InverseDrumMachine
+
+from . import distributed, state
+from .batches import StepSampler, example_randomness, onset_grid, slots
+from .config import Config, ConfigError, load_config
+from .media import log_media
+from .objective import TERMS, idm_loss
+from .optim import amp_dtype, build_optimizer, lr_at
+from .validation import validate, validation_loader, validation_set
+
+
+class TrainError(RuntimeError):
+    """A run that cannot start or go on; the message says why in one line."""
+
+
+class Trainer:
+    """One rank's share of a training run: model, optimiser, data, and (on rank 0) the logs."""
+
+    def __init__(self, config: Config, ctx: distributed.Context, resume: str = None):
+        self.config, self.ctx = config, ctx
+        self.out = Path(config.log.out)
+        self.checkpoints = self.out / "checkpoints"
+        run = config.train
+        if not resume and ctx.main and (self.checkpoints / state.LAST).exists():
+            raise TrainError(f"{self.checkpoints / state.LAST} exists: pass --resume to continue that run, "
+                             "or choose another log.out")
+        self.micro_batch = max(b - a for a, b in slots(run.batch_size, ctx.world_size, run.accumulate))
+        try:
+            self.train_set = CropDataset(config.data.folder, config.data.train_split, config.data.crop_seconds,
+                                         seed=run.seed, crops_per_epoch=config.data.crops_per_epoch or None)
+            self.val_set = validation_set(config.data)
+        except (OSError, ValueError) as exc:
+            raise TrainError(f"data.folder: {exc}") from None
+
+        torch.manual_seed(run.seed)  # the same initial weights on every rank
+        self.model = InverseDrumMachine(config.model).to(ctx.device)
+        self.optimizer = build_optimizer(self.model.parameters(), config.optim)
+        self.amp = amp_dtype(run.amp, ctx.device)
+        self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp == torch.float16)
+        self.step, self.best_val_loss = 0, math.inf
+        if resume:
+            self.resume(self.checkpoints / state.LAST if resume == "last" else Path(resume))
+        # DDP broadcasts rank 0's weights here and all-reduces (averages) gradients in backward
+        self.ddp = (DistributedDataParallel(self.model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda"
+                                            else None) if ctx.distributed else self.model)
+        self.forward = torch.compile(self.ddp) if run.compile else self.ddp
+        self.peak = distributed.synced_peak(ctx)
+        self.writer = None
+        if ctx.main:
+            from torch.utils.tensorboard import SummaryWriter
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_text_if_changed(self.out / "config.yaml", config.to_yaml())
+            self.writer = SummaryWriter(str(self.out / "tensorboard"))
+
+    def resume(self, path: Path) -> None:
+        """Continue from a checkpoint: weights, optimiser, scaler, step, best loss and RNG states."""
+        try:
+            saved = state.load(path)
+        except ValueError as exc:
+            raise TrainError(str(exc)) from None
+        if saved["config"] != self.model.config.to_dict():
+            raise TrainError(f"{path}: the checkpoint's model section differs from the config's")
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.scaler.is_enabled() and saved.get("scaler"):
+            self.scaler.load_state_dict(saved["scaler"])
+        self.step, self.best_val_loss = int(saved["step"]), float(saved["best_val_loss"])
+        if len(saved["rng"]) == self.ctx.world_size:
+            state.set_rng_state(saved["rng"][self.ctx.rank])
+        elif self.ctx.main:
+            print(f"note: {path} was written by {len(saved['rng'])} ranks, this run has "
+                  f"{self.ctx.world_size}: generator states not restored", file=sys.stderr)
+        changed = [f"{s}.{k}" for s, section in self.config.to_dict().items() for k, v in section.items()
+                   if saved["train_config"].get(s, {}).get(k) != v]
+        if self.ctx.main:
+            print(f"resuming {path} at step {self.step}"
+                  + (f" (changed: {', '.join(changed)})" if changed else ""), file=sys.stderr)
+
+    def micro_step(self, batch: dict, positions: range, step: int) -> dict:
+        """Forward one micro-batch; per-example loss terms."""
+        cfg, device = self.config, self.ctx.device
+        mc = cfg.model
+        gains, noise = example_randomness(cfg.train.seed, step, positions, cfg.objective, mc.n_classes,
+                                          mc.one_shot_length, device)
+        x = batch["mixture"].to(device, non_blocking=True) * gains[:, None]  # gain augmentation
+        grid = onset_grid(batch["onsets"], x.shape[-1], mc, device)
+        with torch.autocast(device.type, dtype=self.amp, enabled=self.amp is not None):
+            out = self.forward(x, grid, noise, sigmoid_grid=cfg.objective.teacher_forcing == "sigmoid",
+                               peak=self.peak)
+        return idm_loss(out, x, grid, batch["kit_id"].to(device), cfg.objective.onset_weight,
+                        cfg.objective.kit_weight)
+
+    def fit(self) -> None:
+        cfg, ctx, run = self.config, self.ctx, self.config.train
+        sampler = StepSampler(len(self.train_set), run.batch_size, ctx.world_size, ctx.rank, run.accumulate,
+                              self.step, run.steps)
+        loader = DataLoader(self.train_set, batch_sampler=sampler, num_workers=cfg.data.workers,
+                            collate_fn=collate, pin_memory=ctx.device.type == "cuda",
+                            generator=torch.Generator())  # leaves the global generators alone
+        val_loader = validation_loader(self.val_set, ctx, self.micro_batch, cfg.data.workers)
+        batches = iter(loader)
+        # loss of each micro-step: the sum of its examples' losses, scaled so that DDP's average over
+        # ranks and the sum over micro-steps give the mean over the global batch
+        scale = ctx.world_size / run.batch_size
+        window = torch.zeros(len(TERMS) + 1, dtype=torch.float64)  # loss sums and crop count since the last log
+        window_time, recent = 0.0, collections.deque(maxlen=20)  # rank 0's last losses, for the bar
+        bar = tqdm(total=run.steps, initial=self.step, disable=not ctx.main, desc="training", unit="step",
+                   dynamic_ncols=True)
+        while self.step < run.steps:
+            step, t0 = self.step, time.perf_counter()
+            lr = lr_at(step, cfg.optim, run.steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            for a in range(run.accumulate):
+                if ctx.distributed:  # all-reduce gradients only on the last micro-step
+                    self.ddp.require_backward_grad_sync = a == run.accumulate - 1
+                terms = self.micro_step(next(batches), sampler.positions(a), step)
+                self.scaler.scale(terms["loss"].sum() * scale).backward()
+                window += torch.cat([torch.stack([terms[t].detach().sum() for t in TERMS]).double().cpu(),
+                                     torch.tensor([len(terms["loss"])], dtype=torch.float64)])
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+            clip = cfg.optim.clip_grad_norm if cfg.optim.clip_grad_norm > 0 else math.inf
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+            if not math.isfinite(grad_norm) and not self.scaler.is_enabled():
+                raise TrainError(f"the gradient is not finite at step {step} (norm {grad_norm}); "
+                                 "lower optim.lr or check the data")
+            self.scaler.step(self.optimizer)  # skipped by the scaler when fp16 gradients overflowed
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            window_time += time.perf_counter() - t0
+            if ctx.main:
+                recent.append(float(terms["loss"].detach().mean()))
+                bar.set_postfix(loss=f"{sum(recent) / len(recent):.3f}", lr=f"{lr:.2e}")
+                bar.update()
+            if self.step % cfg.log.every == 0 or self.step == run.steps:
+                self.log_training(window, window_time, lr, grad_norm)
+                window.zero_()
+                window_time = 0.0
+            improved = False
+            if self.step % cfg.log.val_every == 0 or self.step == run.steps:
+                improved = self.run_validation(val_loader, bar)
+            if self.step % cfg.log.checkpoint_every == 0 or self.step == run.steps or improved:
+                self.save_checkpoints(sampler.epoch_of(self.step),
+                                      last=self.step % cfg.log.checkpoint_every == 0 or self.step == run.steps,
+                                      best=improved)
+        bar.close()
+        if ctx.main:
+            print(f"done: {self.step} steps; best validation loss {self.best_val_loss:.4f}; "
+                  f"checkpoints in {self.checkpoints}")
+            self.writer.close()
+
+    def log_training(self, window: torch.Tensor, seconds: float, lr: float, grad_norm: float) -> None:
+        """Scalars of the steps since the last log (losses summed over every rank)."""
+        totals = distributed.all_sum(self.ctx, window.clone()).cpu()
+        if not self.ctx.main or totals[-1] == 0:
+            return
+        w = self.writer
+        for name, value in zip(TERMS, totals[:-1] / totals[-1]):
+            w.add_scalar(f"train/{name}", float(value), self.step)
+        w.add_scalar("train/lr", lr, self.step)
+        w.add_scalar("train/grad_norm", grad_norm, self.step)
+        w.add_scalar("train/crops_per_second", float(totals[-1]) / max(seconds, 1e-9), self.step)
+        if self.ctx.device.type == "cuda":
+            w.add_scalar("train/gpu_memory_gb", torch.cuda.max_memory_allocated(self.ctx.device) / 2 ** 30,
+                         self.step)
+            torch.cuda.reset_peak_memory_stats(self.ctx.device)
+
+    def run_validation(self, val_loader, bar) -> bool:
+        """Validate (every rank), log (rank 0); True when the validation loss is the best so far."""
+        metrics = validate(self.model, val_loader, self.ctx, self.config, self.amp)
+        improved = metrics["loss"] < self.best_val_loss
+        if improved:
+            self.best_val_loss = metrics["loss"]
+        if self.ctx.main:
+            for name, value in metrics.items():
+                self.writer.add_scalar(f"val/{name}", value, self.step)
+            log = self.config.log
+            first = self.step <= log.val_every
+            if log.media_every and log.media_clips and (first or self.step % log.media_every == 0):
+                log_media(self.writer, self.model, self.val_set, log.media_clips, self.step, with_mixture=first)
+            self.writer.flush()
+            bar.write(f"step {self.step}: val loss {metrics['loss']:.4f} (mrstft {metrics['mrstft']:.4f}, "
+                      f"onset bce {metrics['onset_bce']:.4f}, kit ce {metrics['kit_ce']:.4f}), "
+                      f"onset F {metrics['onset_f_mean']:.3f}, kit accuracy {metrics['kit_accuracy']:.3f}"
+                      + (" *best*" if improved else ""))
+        return improved
+
+    def save_checkpoints(self, epoch: int, last: bool, best: bool) -> None:
+        """Gather every rank's RNG state; rank 0 writes `last` and/or `best`."""
+        rng = distributed.all_gather_objects(self.ctx, state.rng_state())
+        if not self.ctx.main:
+            return
+        blob = state.training_state(self.model, self.optimizer, self.scaler, self.config, self.step, epoch,
+                                    self.best_val_loss, rng)
+        if last:
+            state.save(blob, self.checkpoints / state.LAST)
+        if best:
+            state.save(blob, self.checkpoints / state.BEST)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.train", description="Train an Inverse Drum Machine (one process, or under "
+        "torchrun: one per device).",
+        epilog="example: python -m trainer.train --config configs/tiny.yaml train.steps=200 log.out=runs/try")
+    parser.add_argument("--config", help="YAML config (default: the released model's training, every default)")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value",
+                        help="config overrides, values as YAML, e.g. train.batch_size=16 optim.lr=1e-3")
+    parser.add_argument("--resume", nargs="?", const="last", metavar="CHECKPOINT",
+                        help="continue a run: from LOG.OUT/checkpoints/last.pt, or from CHECKPOINT")
+    return parser.parse_args(argv)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # run the cleanup below when torchrun stops the workers
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    ctx = None
+    try:
+        ctx = distributed.setup(config.train.device)
+        Trainer(config, ctx, args.resume).fit()
+        return 0
+    except (TrainError, ValueError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error{f' (rank {ctx.rank})' if ctx and ctx.distributed else ''}: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if ctx is None or ctx.main:
+            print("interrupted; `--resume` continues from the last checkpoint", file=sys.stderr)
+        return 130
+    finally:
+        distributed.teardown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Validation: the loss terms, peak-picked onset F-measure per class and kit accuracy.
+
+The validation set is `data.val_crops` random crops of the validation split, drawn once
+from a fixed seed, so every validation of every run sees the same audio. Each rank takes
+every `world_size`-th crop and the sums are added over the ranks. The model runs as in
+training (teacher-forced loss, the config's drive) with the fixed inference noise, and the
+synthesiser is normalised per example, so a crop's numbers do not depend on its batch.
+"""
+
+import math
+
+import mir_eval
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from data.datasets import CropDataset, collate
+from idm.constants import CLASSES, FRAME_RATE
+from idm.peaks import default_peak_params, peak_pick
+from idm.synth import inference_noise
+
+from .batches import onset_grid
+from .distributed import all_sum
+from .objective import TERMS, idm_loss
+
+VAL_SEED = 0
+"""Seed of the validation crops (fixed: runs with different training seeds compare)."""
+ONSET_WINDOW = 0.05
+"""Onset matching tolerance in seconds (mir_eval's default)."""
+
+
+def validation_set(data) -> CropDataset:
+    return CropDataset(data.folder, data.val_split, seconds=data.crop_seconds, seed=VAL_SEED,
+                       crops_per_epoch=data.val_crops)
+
+
+def validation_loader(dataset, ctx, batch_size: int, workers: int) -> DataLoader:
+    """This rank's share of the validation crops, in batches."""
+    mine = list(range(ctx.rank, len(dataset), ctx.world_size))
+    batches = [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate,
+                      generator=torch.Generator())
+
+
+def per_example_peak(n_classes: int):
+    """Synthesiser normaliser taken over each example's K one-shots (see `idm.synth.batch_peak`)."""
+    def peak(x: torch.Tensor) -> torch.Tensor:
+        p = x.abs().reshape(-1, n_classes * x[0].numel()).amax(1)
+        return p.repeat_interleave(n_classes).reshape((-1,) + (1,) * (x.dim() - 1))
+    return peak
+
+
+def onset_counts(picked: np.ndarray, onsets: list) -> np.ndarray:
+    """(K, 3) reference, estimated and matched onsets of one example (50 ms, one-to-one)."""
+    counts = np.zeros((len(CLASSES), 3))
+    for k, reference in enumerate(onsets):
+        estimate = np.flatnonzero(picked[k]) / FRAME_RATE
+        matched = mir_eval.util.match_events(np.asarray(reference, dtype=float), estimate, ONSET_WINDOW)
+        counts[k] = len(reference), len(estimate), len(matched)
+    return counts
+
+
+@torch.no_grad()
+def validate(model, loader, ctx, config, amp_dtype) -> dict:
+    """Metrics over the whole validation set (the same on every rank)."""
+    was_training = model.training
+    model.eval()
+    mc, device = model.config, ctx.device
+    noise = inference_noise(VAL_SEED, mc.n_classes, mc.one_shot_length).to(device)
+    peak = per_example_peak(mc.n_classes)
+    losses = torch.zeros(len(TERMS), dtype=torch.float64)
+    kit = torch.zeros(3, dtype=torch.float64)  # examples, known kits, correct kits
+    counts = np.zeros((len(CLASSES), 3))
+    for batch in loader:
+        x = batch["mixture"].to(device)
+        grid = onset_grid(batch["onsets"], x.shape[-1], mc, device)
+        kit_id = batch["kit_id"].to(device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = model(x, grid, noise.repeat(x.shape[0], 1, 1),
+                        sigmoid_grid=config.objective.teacher_forcing == "sigmoid", peak=peak)
+        terms = idm_loss(out, x, grid, kit_id, config.objective.onset_weight, config.objective.kit_weight)
+        losses += torch.stack([terms[t].sum() for t in TERMS]).double().cpu()
+        picked = peak_pick(torch.sigmoid(out["analysis"].onset_logits.float()), **default_peak_params())
+        for example_grid, onsets in zip(picked.cpu().numpy(), batch["onsets"]):
+            counts += onset_counts(example_grid, onsets)
+        known = (kit_id >= 0) & (kit_id < mc.n_kits)
+        correct = (out["analysis"].kit_logits.argmax(-1) == kit_id) & known
+        kit += torch.tensor([x.shape[0], known.sum().item(), correct.sum().item()], dtype=torch.float64)
+    totals = all_sum(ctx, torch.cat([losses, kit, torch.from_numpy(counts).reshape(-1)])).cpu().numpy()
+    model.train(was_training)
+    losses, (n, known, correct) = totals[:len(TERMS)], totals[len(TERMS):len(TERMS) + 3]
+    counts = totals[len(TERMS) + 3:].reshape(len(CLASSES), 3)
+    metrics = {t: float(v / n) for t, v in zip(TERMS, losses)}
+    metrics["kit_accuracy"] = float(correct / known) if known else math.nan
+    scores = []
+    for code, (n_ref, n_est, n_match) in zip(CLASSES, counts):
+        f = 2 * n_match / (n_ref + n_est) if n_ref + n_est else math.nan
+        metrics[f"onset_f/{code}"] = f
+        if n_ref:
+            scores.append(f)
+    metrics["onset_f_mean"] = float(np.mean(scores)) if scores else math.nan
+    return metrics
