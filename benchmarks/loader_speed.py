@@ -10,8 +10,6 @@ is not timed. Prints the median crops/s and the machine.
 """
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,15 +25,7 @@ from data.datasets import CropDataset, collate  # noqa: E402
 from data.generate import Take, generate  # noqa: E402
 from data.preprocess import preprocess  # noqa: E402
 from data.stemgmd import stemgmd_items  # noqa: E402
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
+from machine import describe  # noqa: E402
 
 
 def build(folder: Path) -> Path:
@@ -72,7 +62,7 @@ def main() -> None:
     print(f"loader: {statistics.median(rates):.0f} crops/s median of {args.runs} runs "
           f"({', '.join(f'{r:.0f}' for r in rates)}); 6 s crops, batch {args.batch_size}, {args.workers} workers, "
           f"{hours * 60:.1f} min of training audio in the cache")
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
 
 
 if __name__ == "__main__":

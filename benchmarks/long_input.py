@@ -21,7 +21,7 @@ import soundfile as sf
 from idm.constants import SAMPLE_RATE
 from idm.demo import groove
 
-from separate_speed import cpu_name
+from machine import cpu_name
 
 
 def write_long_groove(path, minutes: float) -> int:

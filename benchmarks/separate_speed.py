@@ -9,7 +9,6 @@ ratio to the fast path, measured in the same run. Prints the machine it ran on.
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -22,18 +21,9 @@ from idm.audio import read_audio
 from idm.masking import ratio_mask
 from idm.peaks import default_peak_params, peak_pick
 from idm.synth import inference_noise
+from machine import cpu_name
 
 DEFAULT_INPUT = Path(__file__).resolve().parents[1].parent / "shared" / "audio" / "idm-demo-mix.wav"
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def timed(fn):

@@ -1,0 +1,170 @@
+"""Training throughput of a config: steps/s, crops/s, peak memory, and where a step's time goes.
+
+    python benchmarks/train_speed.py [--config configs/idm_stemgmd.yaml] [--batch N] [--runs 3]
+                                     [--device auto|cpu|cuda] [--amp auto|bf16|fp16|off]
+
+One step is what the trainer does for one optimiser step on one process: the gain and
+noise of each example, the teacher-forced forward under autocast, the IDM loss, backward,
+gradient clipping and Adam. The inputs are synthetic 6 s crops (noise mixtures, 2% of the
+frames with onsets): speed does not depend on the audio. The first step is not timed; the
+median of `--runs` steps is reported. Then each stage runs forward and backward alone, on
+the same shapes, `--runs` times: encoder (log-mel, ConvNeXt, heads), synthesiser (the
+one-shot TCN), sequencer (FFT convolution and track gains), loss (multi-resolution STFT,
+BCE, CE) and the optimiser (clipping and Adam). Peak memory: `max_memory_allocated` on a
+GPU, the process's peak resident set (ru_maxrss) on the CPU.
+
+Defaults: batch 1 on the CPU (the paper config takes tens of seconds per crop there) and
+the paper's 33 on a GPU, with AMP as the config says (bf16 on recent GPUs).
+"""
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from idm.constants import SAMPLE_RATE  # noqa: E402
+from idm.model import InverseDrumMachine, n_frames  # noqa: E402
+from machine import describe  # noqa: E402
+from trainer.batches import example_randomness  # noqa: E402
+from trainer.config import load_config  # noqa: E402
+from trainer.objective import idm_loss  # noqa: E402
+from trainer.optim import amp_dtype, build_optimizer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn, device, runs: int) -> float:
+    """Median wall time of `fn()` over `runs` calls, after one untimed call."""
+    fn()
+    times = []
+    for _ in range(runs):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default=str(REPO / "configs" / "idm_stemgmd.yaml"))
+    parser.add_argument("--batch", type=int, help="crops per step (default: 1 on the CPU, the config's on a GPU)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), help="default: the config's train.amp")
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    batch = args.batch or (config.train.batch_size if device.type == "cuda" else 1)
+    amp = amp_dtype(args.amp or config.train.amp, device)
+    mc, objective = config.model, config.objective
+    torch.manual_seed(0)
+    model = InverseDrumMachine(mc).to(device).train()
+    optimizer = build_optimizer(model.parameters(), config.optim)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    t = int(config.data.crop_seconds * SAMPLE_RATE)
+    m = n_frames(t, mc)
+    mixture = torch.randn(batch, t, device=device) * 0.1
+    mixture /= mixture.abs().amax(1, keepdim=True)
+    grid = (torch.rand(batch, mc.n_classes, m, device=device) < 0.02).float()
+    kit_id = torch.randint(0, mc.n_kits, (batch,), device=device)
+    sigmoid_grid = objective.teacher_forcing == "sigmoid"
+
+    def autocast():
+        return torch.autocast(device.type, dtype=amp, enabled=amp is not None)
+
+    def step():
+        gains, noise = example_randomness(0, 0, range(batch), objective, mc.n_classes, mc.one_shot_length, device)
+        x = mixture * gains[:, None]
+        with autocast():
+            out = model(x, grid, noise, sigmoid_grid=sigmoid_grid)
+        terms = idm_loss(out, x, grid, kit_id, objective.onset_weight, objective.kit_weight)
+        scaler.scale(terms["loss"].mean()).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.clip_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    step_time = median_seconds(step, device, args.runs)
+    if device.type == "cuda":
+        peak = f"{torch.cuda.max_memory_allocated(device) / 2 ** 30:.2f} GiB allocated (GPU)"
+    else:
+        peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20:.2f} GiB resident (process)"
+
+    # each stage alone, forward and backward, on the shapes of the step above
+    with torch.no_grad():
+        analysis = model.analyse(mixture)
+    noise = example_randomness(0, 0, range(batch), objective, mc.n_classes, mc.one_shot_length, device)[1]
+    samples = model.one_shots(analysis.kit_probs, noise).detach()
+    drive = (torch.sigmoid(grid) if sigmoid_grid else grid) * analysis.velocity
+
+    def leaf(x):
+        return x.detach().clone().requires_grad_(True)
+
+    def encoder():
+        with autocast():
+            a = model.analyse(mixture)
+        (a.onset_logits.float().mean() + a.velocity.float().mean() + a.kit_logits.float().mean()
+         + a.gains.float().mean()).backward()
+
+    def synthesiser():
+        with autocast():
+            s = model.one_shots(leaf(analysis.kit_probs), noise)
+        s.float().square().mean().backward()
+
+    def sequencer():
+        with autocast():
+            stems = model.render(leaf(drive), leaf(samples), leaf(analysis.gains), t)
+        stems.float().square().mean().backward()
+
+    estimate = leaf(model.render(drive, samples, analysis.gains, t).sum(1))
+
+    def loss():
+        class Heads:
+            onset_logits, kit_logits = leaf(analysis.onset_logits), leaf(analysis.kit_logits)
+        terms = idm_loss({"analysis": Heads, "mix_estimate": estimate}, mixture, grid, kit_id,
+                         objective.onset_weight, objective.kit_weight)
+        terms["loss"].mean().backward()
+
+    def optimiser():
+        for p in model.parameters():
+            p.grad = torch.randn_like(p) * 1e-3
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.clip_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    stages = {name: median_seconds(fn, device, args.runs) for name, fn in
+              (("encoder", encoder), ("synthesiser", synthesiser), ("sequencer", sequencer), ("loss", loss),
+               ("optimiser", optimiser))}
+    total = sum(stages.values())
+
+    print(f"config: {args.config}; batch {batch} x {config.data.crop_seconds:g} s crops; "
+          f"AMP {amp if amp is not None else 'off'}; {sum(p.numel() for p in model.parameters())} parameters")
+    print(f"machine: {describe(device)}; {torch.get_num_threads()} torch threads")
+    print(f"step: {step_time:.3f} s median of {args.runs} -> {1 / step_time:.3f} steps/s, "
+          f"{batch / step_time:.2f} crops/s; peak memory {peak}")
+    print("stage (forward + backward alone)   seconds   share of the stages")
+    for name, seconds in stages.items():
+        print(f"  {name:<32} {seconds:8.3f}   {100 * seconds / total:5.1f} %")
+    print(f"  {'sum of the stages':<32} {total:8.3f}   ({100 * total / step_time:.0f} % of the step)")
+
+
+if __name__ == "__main__":
+    main()
