@@ -44,8 +44,8 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn, device, runs: int) -> float:
-    """Median wall time of `fn()` over `runs` calls, after one untimed call."""
+def timed_runs(fn, device, runs: int) -> list:
+    """Wall times of `runs` calls of `fn()`, after one untimed call."""
     fn()
     times = []
     for _ in range(runs):
@@ -54,7 +54,7 @@ def median_seconds(fn, device, runs: int) -> float:
         fn()
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
 def main() -> None:
@@ -102,7 +102,8 @@ def main() -> None:
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    step_time = median_seconds(step, device, args.runs)
+    step_times = timed_runs(step, device, args.runs)
+    step_time = statistics.median(step_times)
     if device.type == "cuda":
         peak = f"{torch.cuda.max_memory_allocated(device) / 2 ** 30:.2f} GiB allocated (GPU)"
     else:
@@ -150,7 +151,7 @@ def main() -> None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    stages = {name: median_seconds(fn, device, args.runs) for name, fn in
+    stages = {name: statistics.median(timed_runs(fn, device, args.runs)) for name, fn in
               (("encoder", encoder), ("synthesiser", synthesiser), ("sequencer", sequencer), ("loss", loss),
                ("optimiser", optimiser))}
     total = sum(stages.values())
@@ -160,6 +161,7 @@ def main() -> None:
     print(f"machine: {describe(device)}; {torch.get_num_threads()} torch threads")
     print(f"step: {step_time:.3f} s median of {args.runs} -> {1 / step_time:.3f} steps/s, "
           f"{batch / step_time:.2f} crops/s; peak memory {peak}")
+    print("step runs (s):", ", ".join(f"{s:.3f}" for s in step_times))
     print("stage (forward + backward alone)   seconds   share of the stages")
     for name, seconds in stages.items():
         print(f"  {name:<32} {seconds:8.3f}   {100 * seconds / total:5.1f} %")
