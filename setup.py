@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["idm", "idm.*", "data", "data.*", "trainer", "trainer.*"]),
+    packages=find_packages(include=[f"{p}{s}" for p in ("idm", "data", "trainer", "evaluation") for s in ("", ".*")]),
     install_requires=[
         "torch>=2.4",
         "torchaudio>=2.4",
@@ -18,6 +18,7 @@ setup(
         "tensorboard",
         "tqdm",
         "mir_eval",
+        "matplotlib",  # the PNG plots of `make eval` (per-class bars with intervals, waveforms, piano rolls)
     ],
     extras_require={"test": ["pytest", "mido>=1.3"]},  # mido: an independent MIDI reader for the tests
     entry_points={"console_scripts": ["idm = idm.cli:main"]},
