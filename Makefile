@@ -17,7 +17,11 @@ RUN_ID ?= idm
 ARGS ?=
 TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --rdzv-backend=c10d --rdzv-endpoint=$(RDZV) --rdzv-id=$(RUN_ID))
 
-.PHONY: venv demo demo-data preprocess train test bench clean
+# evaluation: systems on a split of a preprocessed folder (or a folder of track folders)
+SPLIT ?= eval_session_test_kits
+MODELS ?= idm-44-train-kits oracle-irm
+
+.PHONY: venv demo demo-data preprocess train eval test bench clean
 
 venv: $(VENV)/.installed
 
@@ -47,6 +51,11 @@ demo-data: venv
 train: venv
 	@test "$(NNODES)" = 1 -o -n "$(RDZV)" || { echo "multi-node training needs RDZV=host:port (the rendezvous endpoint)"; exit 2; }
 	$(BIN)/torchrun $(TORCHRUN_NODES) --nproc-per-node=$(NPROC) -m trainer.train --config $(CONFIG) $(ARGS)
+
+# e.g. make eval DATA=data/stemgmd OUT=results MODELS="idm-44-train-kits idm-44-train-kits+gt-onsets oracle-irm"
+eval: venv
+	@test -n "$(DATA)" -a -n "$(OUT)" || { echo "usage: make eval DATA=<preprocessed dir or track folders> OUT=<dir> [SPLIT=$(SPLIT)] [MODELS=\"$(MODELS)\"] [JOBS=$(JOBS)]"; exit 2; }
+	$(BIN)/python -m evaluation.run "$(DATA)" --split $(SPLIT) --models $(MODELS) --out "$(OUT)" -j $(JOBS) $(ARGS)
 
 test: venv
 	$(BIN)/python -m pytest tests

@@ -95,11 +95,15 @@ class Transcription:
 
 @torch.no_grad()
 def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, device=None,
-               notes=None) -> Transcription:
+               notes=None, kit: int = None) -> Transcription:
     """Read mixtures, transcribe them (or take the given `onsets`) and synthesise the one-shots.
 
-    Arguments as in `separate`. The result is rendered by `iter_segments`.
+    Arguments as in `separate`; `kit`, a kit id of the model, replaces the predicted kit
+    probabilities by that kit's one-hot (the "ground-truth kit" setting). The result is
+    rendered by `iter_segments`.
     """
+    if kit is not None and not 0 <= kit < model.config.n_kits:
+        raise ValueError(f"kit {kit} is not one of the model's {model.config.n_kits} kits")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model = model.to(device)
     x = _as_batch(audio, notes).to(device)
@@ -110,6 +114,9 @@ def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, dev
     else:
         grid = _external_grid(onsets, b, analysis.onset_logits.shape[-1], device, notes)
     noise = inference_noise(seed, model.config.n_classes, model.config.one_shot_length).to(device)
+    if kit is not None:
+        analysis.kit_probs = torch.nn.functional.one_hot(torch.full((b,), kit, device=device),
+                                                         model.config.n_kits).to(analysis.kit_probs.dtype)
     samples = model.one_shots(analysis.kit_probs, noise.repeat(b, 1, 1))
     onset_list, velocity_list = [], []
     grid_cpu, vel_cpu = grid.cpu().numpy(), analysis.velocity.cpu().numpy()
@@ -164,7 +171,8 @@ def iter_segments(transcription: Transcription, model: InverseDrumMachine, maski
 
 
 def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: float = 1.0,
-             onsets=None, seed: int = 0, device=None, notes=None, segment: float = 30.0) -> Separation:
+             onsets=None, seed: int = 0, device=None, notes=None, segment: float = 30.0,
+             kit: int = None) -> Separation:
     """Separate drum mixtures into the nine class stems.
 
     audio: a file path (any rate and channel count; downmixed and resampled), or a mono
@@ -174,13 +182,14 @@ def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: f
     codes (`KD`) or stem names (`kick`). seed: the synthesiser noise (see
     `idm.synth.inference_noise`). notes: callable receiving lines about conversions.
     segment: seconds of audio rendered and masked at a time (bounds memory on long inputs;
-    the result does not depend on it). For outputs longer than memory, use `transcribe`
+    the result does not depend on it). kit: a kit id that replaces the predicted kit (see
+    `transcribe`). For outputs longer than memory, use `transcribe`
     and `iter_segments` directly, as the `idm` command does.
     """
     if masking not in MASKING:
         raise ValueError(f"masking must be one of {', '.join(MASKING)}, not {masking!r}")
     segment_samples(segment)
-    tr = transcribe(audio, model, onsets, seed, device, notes)
+    tr = transcribe(audio, model, onsets, seed, device, notes, kit)
     b, t = tr.mixture.shape
     k = tr.activations.shape[1]
     synthesized = torch.empty(b, k, t)

@@ -1,0 +1,266 @@
+"""`python -m evaluation.run DATA --split SPLIT --models M1 M2 ... --out OUT`: every system on
+every track, scored, summarised and plotted.
+
+DATA is a folder written by `make preprocess` (evaluate one of its splits) or a folder of
+track folders with reference stems (see `evaluation.tracks`). Each (system, track) result
+is cached under OUT/cache as soon as it is done, so an interrupted run resumes where it
+stopped; a checkpoint file that changed is re-evaluated. Written to OUT:
+
+- `scores.csv`: separation scores per system, track, space (5, 9), output (masked, synth), stem;
+- `onsets.csv`: onset scores per system, track, space, stem;
+- `summary.csv`, `onsets_summary.csv`, `summary.md`: mean, median, 95% bootstrap interval;
+- `bars.png` (5 groups) and `bars9.png` (9 classes): masked SI-SDR and nSDR per stem;
+- `example.png`: the first track's masked stems and onsets, reference against each system.
+"""
+
+import argparse
+import csv
+import io
+import json
+import multiprocessing
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from idm.checkpoint import PRETRAINED, resolve_checkpoint, sha256_of
+from idm.constants import SAMPLE_RATE
+from idm.files import atomic_path, write_text_if_changed
+from idm.separate import segment_samples
+
+from .plots import bar_plot, example_plot
+from .report import markdown, summarize_separation, summarize_transcription
+from .score import outputs_in_space, score_track
+from .separation import SEPARATION_METRICS, SILENT_MODES
+from .spaces import SPACES, fold_onsets, fold_stems
+from .systems import build_system, parse_system, system_key, system_names
+from .tracks import open_tracks
+from .transcription import TRANSCRIPTION_METRICS, WINDOW
+
+EXAMPLE_SECONDS = 10.0
+"""Seconds of the example track shown in example.png."""
+
+
+class EvaluationError(Exception):
+    """A problem with the arguments or the output folder, reported in one line."""
+
+
+def _cache_file(out: Path, system: str, track_id: str) -> Path:
+    return out / "cache" / system_key(system) / f"{track_id}.json"
+
+
+def _system_identity(name: str) -> dict:
+    """What a system's cached results depend on: its name and, for a checkpoint file, its hash."""
+    _, model, _ = parse_system(name)
+    if model is None or model in PRETRAINED:
+        return {"name": name}
+    return {"name": name, "checkpoint_sha256": sha256_of(resolve_checkpoint(model))}
+
+
+_worker = {}
+"""Per process: the track source, the options and the systems built so far."""
+
+
+def _init_worker(data, split, options) -> None:
+    torch.set_num_threads(options.pop("threads"))
+    _worker.update(tracks=open_tracks(data, split), options=options, systems={})
+
+
+def _evaluate(task) -> tuple:
+    """Score system `name` on track `index`; returns (name, index, result dict, example or None)."""
+    name, index, with_example = task
+    systems, options = _worker["systems"], _worker["options"]
+    if name not in systems:
+        systems[name] = build_system(name)
+    system, track = systems[name], _worker["tracks"].load(index)
+    reason = system.skip_reason(track)
+    if reason:
+        return name, index, {"track": track.id, "skipped": reason}, None
+    estimate = system(track)
+    seg = segment_samples(options["segment"]) if options["segment"] else None
+    result = {"track": track.id, **score_track(track, estimate, options["spaces"], options["silent"], seg,
+                                               options["window"])}
+    example = None
+    if with_example:
+        n = min(track.mixture.shape[-1], int(EXAMPLE_SECONDS * SAMPLE_RATE))
+        space = min(track.space, 5)
+        masked = outputs_in_space(estimate, track.mixture, space)["masked"][:, :n].numpy()
+        onsets = fold_onsets(estimate.onsets, space) if estimate.onsets is not None else None
+        example = {"masked": masked, "onsets": onsets}
+    return name, index, result, example
+
+
+def _write_csv(path: Path, rows: list, columns) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_if_changed(path, buffer.getvalue())
+
+
+def _check_options(out: Path, options: dict) -> None:
+    path = out / "options.json"
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        changed = [k for k in options if previous.get(k) != options[k]]
+        if changed:
+            raise EvaluationError(f"{out}: holds results computed with other options ("
+                                  + ", ".join(f"{k}: {previous.get(k)!r} -> {options[k]!r}" for k in changed)
+                                  + "); use another --out or delete it")
+    write_text_if_changed(path, json.dumps(options, indent=1, sort_keys=True) + "\n")
+
+
+def _check_system_cache(out: Path, name: str, notes) -> None:
+    folder = out / "cache" / system_key(name)
+    identity, path = _system_identity(name), folder / "system.json"
+    if path.is_file() and json.loads(path.read_text()) != identity:
+        stale = [f for f in folder.rglob("*.json") if f != path]
+        for f in stale + [out / "cache" / "example" / f"{system_key(name)}.npz"]:
+            f.unlink(missing_ok=True)
+        notes(f"{name}: the checkpoint changed since its results were cached; re-evaluating {len(stale)} tracks")
+    write_text_if_changed(path, json.dumps(identity, sort_keys=True) + "\n")
+
+
+def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, silent: str = "exclude",
+             window: float = WINDOW, spaces=SPACES, limit: int = None, progress: bool = True,
+             notes=print) -> dict:
+    """Run `systems` on the tracks and write OUT's tables and plots; returns the summaries."""
+    out = Path(out)
+    tracks = open_tracks(data, split)
+    for name in systems:
+        parse_system(name)
+    if len(set(systems)) != len(systems):
+        raise EvaluationError("a system is named twice")
+    indices = list(range(len(tracks)))[:limit]
+    options = {"data": str(Path(data).resolve()), "split": split, "segment": segment, "silent": silent,
+               "window": window, "spaces": sorted(spaces)}
+    out.mkdir(parents=True, exist_ok=True)
+    _check_options(out, options)
+    for name in systems:
+        _check_system_cache(out, name, notes)
+
+    example_dir = out / "cache" / "example"
+    todo = []
+    for name in systems:
+        example_file = example_dir / f"{system_key(name)}.npz"
+        for i in indices:
+            with_example = i == indices[0] and not example_file.is_file()
+            if with_example or not _cache_file(out, name, tracks.ids[i]).is_file():
+                todo.append((name, i, with_example))
+    worker_options = {**options, "threads": 1 if jobs > 1 else torch.get_num_threads()}
+    bar = tqdm(total=len(todo), desc="evaluating", unit="track", disable=not progress, file=sys.stderr)
+
+    def store(name, index, result, example):
+        with atomic_path(_cache_file(out, name, tracks.ids[index])) as tmp:
+            tmp.write_text(json.dumps(result))
+        if example is not None:
+            with atomic_path(example_dir / f"{system_key(name)}.npz") as tmp:
+                with open(tmp, "wb") as f:
+                    np.savez(f, masked=example["masked"], has_onsets=example["onsets"] is not None,
+                             **{f"onsets_{k}": v for k, v in (example["onsets"] or {}).items()})
+        bar.update()
+
+    if jobs > 1 and len(todo) > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, context, initializer=_init_worker,
+                                 initargs=(data, split, worker_options)) as pool:
+            for result in pool.map(_evaluate, todo):
+                store(*result)
+    elif todo:
+        _init_worker(data, split, dict(worker_options))
+        for task in todo:
+            store(*_evaluate(task))
+    bar.close()
+    return write_reports(out, tracks, systems, indices)
+
+
+def write_reports(out: Path, tracks, systems, indices) -> dict:
+    """Gather the cached results of `systems` on `indices` and write the CSVs, summaries and plots."""
+    separation, transcription, skipped = [], [], {}
+    for name in systems:
+        for i in indices:
+            result = json.loads(_cache_file(out, name, tracks.ids[i]).read_text())
+            if "skipped" in result:
+                skipped[name] = skipped.get(name, 0) + 1
+                continue
+            separation += [{"system": name, "track": result["track"], **r} for r in result["separation"]]
+            transcription += [{"system": name, "track": result["track"], **r} for r in result["transcription"]]
+    _write_csv(out / "scores.csv", separation,
+               ("system", "track", "space", "output", "stem", *SEPARATION_METRICS, "silent", "segments"))
+    _write_csv(out / "onsets.csv", transcription, ("system", "track", "space", "stem", *TRANSCRIPTION_METRICS))
+    sep_summary, onset_summary = summarize_separation(separation), summarize_transcription(transcription)
+    _write_csv(out / "summary.csv", sep_summary,
+               ("system", "space", "output", "metric", "stem", "n", "n_silent", "mean", "median", "ci_low",
+                "ci_high"))
+    _write_csv(out / "onsets_summary.csv", onset_summary, list(onset_summary[0]) if onset_summary else ["system"])
+    notes = [f"{len(indices)} tracks; systems: {', '.join(systems)}."]
+    notes += [f"{name}: skipped {n} tracks (see its cache files for the reason)." for name, n in skipped.items()]
+    write_text_if_changed(out / "summary.md", markdown(sep_summary, onset_summary, systems, "Evaluation", notes))
+    for space, file in ((5, "bars.png"), (9, "bars9.png")):
+        if any(r["space"] == space for r in sep_summary):
+            bar_plot(sep_summary, systems, out / file, space)
+    if indices:
+        _plot_example(out, tracks, systems, indices[0])
+    return {"separation": sep_summary, "transcription": onset_summary, "skipped": skipped}
+
+
+def _plot_example(out: Path, tracks, systems, index: int) -> None:
+    track = tracks.load(index)
+    space = min(track.space, 5)
+    n = min(track.mixture.shape[-1], int(EXAMPLE_SECONDS * SAMPLE_RATE))
+    estimates, onsets = {}, {}
+    for name in systems:
+        path = out / "cache" / "example" / f"{system_key(name)}.npz"
+        if not path.is_file():
+            continue
+        saved = np.load(path)
+        estimates[name] = saved["masked"]
+        if bool(saved["has_onsets"]):
+            onsets[name] = {k[len("onsets_"):]: saved[k] for k in saved.files if k.startswith("onsets_")}
+    reference_onsets = fold_onsets(track.onsets, space) if track.onsets is not None else {}
+    example_plot(track.id, fold_stems(track.stems, space)[:, :n].numpy(), estimates, reference_onsets, onsets,
+                 out / "example.png", space)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluation.run", description=__doc__.split("\n")[0])
+    parser.add_argument("data", help="a folder written by `make preprocess`, or a folder of track folders")
+    parser.add_argument("--split", default="eval_session_test_kits",
+                        help="split of a preprocessed folder (default: %(default)s)")
+    parser.add_argument("--models", nargs="+", default=["idm-44-train-kits", "oracle-irm"], metavar="SYSTEM",
+                        help=f"systems: {', '.join(system_names())}, or a checkpoint path (optionally "
+                             "+gt-onsets or +gt-kit); default: %(default)s")
+    parser.add_argument("--out", required=True, help="output folder (results are cached there: rerun to resume)")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
+    parser.add_argument("--segment", type=float, help="score non-overlapping segments of this many seconds, "
+                                                     "dropping silent ones (default: whole tracks)")
+    parser.add_argument("--silent", choices=SILENT_MODES, default="exclude",
+                        help="silent references: leave out of SDR means and count (exclude, default) or score "
+                             "0 as the authors did (zero)")
+    parser.add_argument("--window", type=float, default=WINDOW, help="onset tolerance in seconds (default 0.05)")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N tracks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        if args.jobs < 1 or (args.limit is not None and args.limit < 1):
+            raise EvaluationError("--jobs and --limit must be positive")
+        if args.segment is not None and not args.segment > 0:
+            raise EvaluationError("--segment must be a positive number of seconds")
+        evaluate(args.data, args.split, args.models, args.out, args.jobs, args.segment, args.silent,
+                 args.window, limit=args.limit, progress=not args.quiet,
+                 notes=lambda line: print(line, file=sys.stderr))
+    except (EvaluationError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished tracks are cached; rerun the same command to resume", file=sys.stderr)
+        return 130
+    print(f"wrote {Path(args.out) / 'summary.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

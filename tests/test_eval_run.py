@@ -1,0 +1,111 @@
+"""`make eval` end to end: generated StemGMD -> `make preprocess` -> `make eval` (released IDM and
+the ideal ratio mask), the CSVs read back; and a folder of track folders scored in process."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import REPO
+from evaluation.run import evaluate
+from evaluation.spaces import stem_names
+
+VENV = Path(sys.prefix)
+
+
+def make(*args):
+    """The real `make` in the repository, with this interpreter's venv (not reinstalled)."""
+    return subprocess.run(["make", "-o", str(VENV / ".installed"), f"VENV={VENV}", *map(str, args)],
+                          capture_output=True, text=True, cwd=REPO, timeout=1200)
+
+
+def read_csv(path) -> list:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_make_preprocess_then_make_eval(stemgmd_tree, tmp_path):
+    data, out = tmp_path / "data", tmp_path / "eval"
+    proc = make("preprocess", f"STEMGMD={stemgmd_tree[0]}", f"OUT={data}", "JOBS=2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    args = [f"DATA={data}", "SPLIT=eval_session_train_kits", "MODELS=idm-44-train-kits oracle-irm", f"OUT={out}",
+            "JOBS=2", "ARGS=-q"]
+    proc = make("eval", *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    rows = read_csv(out / "scores.csv")
+    assert {r["system"] for r in rows} == {"idm-44-train-kits", "oracle-irm"}
+    for space in (5, 9):
+        for stem in stem_names(space):
+            scored = {r["system"]: r for r in rows if r["space"] == str(space) and r["stem"] == stem
+                      and r["output"] == "masked"}
+            assert len(scored) == 2
+            if scored["oracle-irm"]["silent"] == "True":  # no energy: no SDR, and leakage is measured instead
+                assert scored["oracle-irm"]["si_sdr"] == "nan" and float(scored["idm-44-train-kits"]["pes"]) <= 0
+                continue
+            for metric in ("si_sdr", "nsdr"):
+                assert float(scored["oracle-irm"][metric]) > float(scored["idm-44-train-kits"][metric]), \
+                    (space, stem, metric)
+    assert any(r["output"] == "synth" and r["system"] == "idm-44-train-kits" for r in rows)
+    assert not any(r["output"] == "synth" and r["system"] == "oracle-irm" for r in rows)
+    onsets = read_csv(out / "onsets.csv")
+    assert {r["system"] for r in onsets} == {"idm-44-train-kits"}  # the oracle transcribes nothing
+    kick = next(r for r in onsets if r["space"] == "5" and r["stem"] == "kick")
+    assert int(kick["n_ref"]) > 0 and 0 <= float(kick["f"]) <= 1
+    summary = read_csv(out / "summary.csv")
+    headline = [r for r in summary if r["space"] == "5" and r["metric"] == "si_sdr" and r["output"] == "masked"]
+    assert len(headline) == 10 and all(r["n"] in ("0", "1") for r in headline)
+    text = (out / "summary.md").read_text()
+    assert "## 5 classes, masked: SI-SDR" in text and "onset F-measure" in text
+    for png in ("bars.png", "bars9.png", "example.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # resumable: a second run scores nothing again and writes the same tables
+    before = (out / "scores.csv").read_text()
+    cached = sorted((out / "cache").rglob("*.json"))
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    proc = make("eval", *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [p.stat().st_mtime_ns for p in cached] == stamps and (out / "scores.csv").read_text() == before
+    proc = make("eval", *args[:-1], "ARGS=-q --silent zero")
+    assert proc.returncode == 2 and "other options" in proc.stderr and "silent" in proc.stderr
+
+
+def write_track(folder: Path, stems: dict, onsets: str = None) -> None:
+    folder.mkdir(parents=True)
+    for name, audio in stems.items():
+        sf.write(str(folder / f"{name}.wav"), audio, 44100, subtype="FLOAT")
+    if onsets:
+        (folder / "onsets.tsv").write_text(onsets)
+
+
+def test_a_folder_of_tracks_is_scored_in_its_class_spaces(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 3 * 44100
+    hits = np.zeros(n)
+    hits[[22050, 66150]] = 1.0
+    kick = np.convolve(hits, np.exp(-np.arange(4410) / 400) * np.sin(np.arange(4410) * 0.02))[:n]
+    snare = np.convolve(hits[::-1].copy(), 0.3 * rng.standard_normal(2205) * np.exp(-np.arange(2205) / 300))[:n]
+    root = tmp_path / "tracks"
+    write_track(root / "a", {"kick": kick, "snare": snare}, "time_s\tclass\tvelocity\n0.5\tKD\t1\n1.5\tkick\t1\n")
+    write_track(root / "b", {"kick": kick, "hihat": snare})  # five-group names: scored in 5 classes only
+    (root / "notes").mkdir()  # a folder without stems is not a track
+    out = tmp_path / "out"
+    result = evaluate(root, None, ["oracle-irm"], out, progress=False, notes=lambda line: None)
+    rows = read_csv(out / "scores.csv")
+    assert {(r["track"], r["space"]) for r in rows} == {("a", "5"), ("a", "9"), ("b", "5")}
+    by = {(r["track"], r["space"], r["stem"]): r for r in rows}
+    assert float(by[("a", "9", "kick")]["si_sdr"]) > 10 and by[("a", "9", "ride")]["silent"] == "True"
+    assert float(by[("b", "5", "hihat")]["si_sdr"]) > 10 and by[("b", "5", "snare")]["silent"] == "True"
+    silent_snare = next(r for r in result["separation"] if r["space"] == 5 and r["stem"] == "snare"
+                        and r["metric"] == "si_sdr")
+    assert silent_snare["n"] == 1 and silent_snare["n_silent"] == 1  # track b's snare is left out and counted
+
+    with pytest.raises(ValueError, match="no track folders"):
+        evaluate(root / "notes", None, ["oracle-irm"], tmp_path / "none", progress=False)
+    with pytest.raises(ValueError, match="not a system name"):
+        evaluate(root, None, ["larsnet-nonexistent"], tmp_path / "bad", progress=False)
