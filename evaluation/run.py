@@ -252,11 +252,11 @@ def main(argv=None) -> int:
         evaluate(args.data, args.split, args.models, args.out, args.jobs, args.segment, args.silent,
                  args.window, limit=args.limit, progress=not args.quiet,
                  notes=lambda line: print(line, file=sys.stderr))
-    except (EvaluationError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (EvaluationError, ValueError, OSError) as exc:
+        print(f"evaluation: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished tracks are cached; rerun the same command to resume", file=sys.stderr)
+        print("evaluation: interrupted; finished tracks are cached; rerun the same command to resume", file=sys.stderr)
         return 130
     print(f"wrote {Path(args.out) / 'summary.md'}")
     return 0

@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from conftest import REPO
 from evaluation.run import evaluate
 from evaluation.spaces import stem_names
+from idm.separate import transcribe
 
 VENV = Path(sys.prefix)
 
@@ -109,3 +111,24 @@ def test_a_folder_of_tracks_is_scored_in_its_class_spaces(tmp_path):
         evaluate(root / "notes", None, ["oracle-irm"], tmp_path / "none", progress=False)
     with pytest.raises(ValueError, match="not a system name"):
         evaluate(root, None, ["larsnet-nonexistent"], tmp_path / "bad", progress=False)
+
+
+def test_oracle_information_variants(stemgmd_data, tmp_path, model):
+    data = stemgmd_data[0]
+    systems = ["idm-44-train-kits+gt-onsets", "idm-44-train-kits+gt-kit"]
+    train_kit = evaluate(data, "eval_session_train_kits", systems, tmp_path / "a", progress=False)
+    assert train_kit["skipped"] == {}
+    assert {r["system"] for r in train_kit["separation"]} == set(systems)
+    assert {r["system"] for r in train_kit["transcription"]} == {"idm-44-train-kits+gt-kit"}  # gt onsets: not scored
+    test_kit = evaluate(data, "eval_session_test_kits", systems, tmp_path / "b", progress=False,
+                        notes=lambda line: None)
+    assert test_kit["skipped"] == {"idm-44-train-kits+gt-kit": 1}  # bluebird is not one of the model's kits
+    cached = [p for p in (tmp_path / "b" / "cache" / "idm-44-train-kits+gt-kit").rglob("*.json")
+              if p.name != "system.json"]
+    assert len(cached) == 1 and "kit id 6 is not one of the model's 6 training kits" in cached[0].read_text()
+
+    audio = torch.from_numpy(np.random.default_rng(0).standard_normal(44100).astype(np.float32) * 0.1)
+    tr = transcribe(audio, model, kit=2)
+    assert tr.kit_probs[0].tolist() == [0, 0, 1, 0, 0, 0]
+    with pytest.raises(ValueError, match="kit 6 is not one of the model's 6 kits"):
+        transcribe(audio, model, kit=6)
