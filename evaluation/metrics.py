@@ -3,7 +3,8 @@
 Definitions follow `docs/evaluation.md` (the authors' released metric code, facts only):
 
 - nSDR: zero-mean SNR, `10 log10(sum r^2 / (sum (e - r)^2 + 1e-8) + 1e-8)`;
-- SI-SDR: scale-invariant SDR (Le Roux et al. 2019) of the zero-mean signals;
+- SI-SDR: scale-invariant SDR (Le Roux et al. 2019) of the zero-mean signals, with the
+  nSDR's guards, so a silent estimate scores -80 dB, not 0;
 - LSD: log-spectral distance on `ln(|STFT|^2 + 1e-8)`, Hann 2048 / 512;
 - PES / EPS (Schulze-Forster et al. 2021): mean estimate energy (dB) over the 512-sample
   frames where the reference is silent, and mean reference energy over the frames where
@@ -47,7 +48,7 @@ def si_sdr(reference, estimate) -> float:
     _check(reference, estimate)
     r, e = _zero_mean(reference), _zero_mean(estimate)
     target = (np.dot(e, r) / (np.dot(r, r) + EPS)) * r
-    return 10 * math.log10((np.sum(target ** 2) + EPS) / (np.sum((e - target) ** 2) + EPS))
+    return 10 * math.log10(np.sum(target ** 2) / (np.sum((e - target) ** 2) + EPS) + EPS)
 
 
 def log_power_spectrogram(x) -> np.ndarray:

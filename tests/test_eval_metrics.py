@@ -35,6 +35,8 @@ def test_si_sdr_ignores_scale_and_sees_delays():
     assert si_sdr(r, r + noise) == pytest.approx(20.0, abs=1e-6)
     assert si_sdr(r, 3.0 * (r + noise)) == pytest.approx(20.0, abs=1e-6)
     assert nsdr(r, 3.0 * (r + noise)) == pytest.approx(10 * math.log10(1 / (4 + 9 * 0.01)), abs=1e-6)
+    assert si_sdr(r, np.zeros_like(r)) == pytest.approx(-80.0)  # a silent estimate: no projection at all
+    assert nsdr(r, np.zeros_like(r)) == pytest.approx(0.0, abs=1e-6)  # its error is the whole reference
     # a delay of d samples is a phase shift phi: projection cos(phi) r, residual of energy sin^2(phi)
     d = 10
     phi = 2 * np.pi * d / 100
