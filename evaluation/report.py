@@ -26,10 +26,19 @@ def bootstrap_interval(values, resamples: int = BOOTSTRAP, level: float = 0.95, 
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
+def _defined(values) -> np.ndarray:
+    return np.asarray([v for v in values if not math.isnan(v)], dtype=np.float64)
+
+
+def _mean(values) -> float:
+    values = _defined(values)
+    return float(values.mean()) if len(values) else math.nan
+
+
 def _stats(values) -> dict:
-    values = np.asarray([v for v in values if not math.isnan(v)], dtype=np.float64)
+    values = _defined(values)
     low, high = bootstrap_interval(values)
-    mean = float(values.mean()) if len(values) else math.nan
+    mean = _mean(values)
     median = float(np.median(values)) if len(values) else math.nan
     return {"n": len(values), "mean": mean, "median": median, "ci_low": low, "ci_high": high}
 
@@ -65,8 +74,8 @@ def summarize_transcription(rows) -> list:
         out.append({"system": system, "space": space, "stem": stem, "tracks": stats["n"],
                     "f_mean": stats["mean"], "f_median": stats["median"],
                     "ci_low": stats["ci_low"], "ci_high": stats["ci_high"],
-                    "precision_mean": _stats(r["precision"] for r in group)["mean"],
-                    "recall_mean": _stats(r["recall"] for r in group)["mean"],
+                    "precision_mean": _mean(r["precision"] for r in group),
+                    "recall_mean": _mean(r["recall"] for r in group),
                     "pooled_f": total["f"], "pooled_precision": total["precision"], "pooled_recall": total["recall"],
                     "silent_tracks": sum(int(r["n_ref"]) == 0 for r in group),
                     "false_onsets": sum(int(r["false_onsets"]) for r in group)})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from idm.checkpoint import DEFAULT_MODEL, PRETRAINED, load_model, resolve_checkpoint
+from idm.checkpoint import PRETRAINED, load_model, resolve_checkpoint
 from idm.separate import separate
 
 from .tracks import Track
@@ -105,7 +105,7 @@ def build_system(name: str):
 
 def system_names() -> list:
     """The named systems (checkpoint paths are accepted too)."""
-    released = list(PRETRAINED) or [DEFAULT_MODEL]
+    released = list(PRETRAINED)
     return released + [f"{m}+{v}" for m in released for v in IDM_VARIANTS] + list(ORACLES)
 
 

@@ -9,9 +9,10 @@ probability, green ticks (upper half) = true onsets, red ticks (lower half) = pi
 import numpy as np
 import torch
 
-from idm.constants import CLASS_NAMES, CLASSES, FRAME_RATE, SAMPLE_RATE
+from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE
 from idm.peaks import default_peak_params, peak_pick
 from idm.separate import separate
+from idm.sequencer import onset_frames
 
 BAND = 12
 """Image rows per class."""
@@ -24,7 +25,7 @@ def onset_image(probs: np.ndarray, picked: np.ndarray, onsets: list) -> np.ndarr
     half = BAND // 2
     for c in range(k):
         band = image[c]
-        frames = np.floor(np.asarray(onsets[c], dtype=float) * FRAME_RATE).astype(int)
+        frames = onset_frames(onsets[c]).numpy()
         frames = frames[(frames >= 0) & (frames < m)]
         band[1:half, frames] = (0, 255, 0)
         band[half:-1, np.flatnonzero(picked[c])] = (255, 0, 0)

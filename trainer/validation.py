@@ -9,12 +9,12 @@ synthesiser is normalised per example, so a crop's numbers do not depend on its 
 
 import math
 
-import mir_eval
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from data.datasets import CropDataset, collate
+from evaluation.transcription import score_onsets
 from idm.constants import CLASSES, FRAME_RATE
 from idm.peaks import default_peak_params, peak_pick
 from idm.synth import inference_noise
@@ -25,8 +25,6 @@ from .objective import TERMS, idm_loss
 
 VAL_SEED = 0
 """Seed of the validation crops (fixed: runs with different training seeds compare)."""
-ONSET_WINDOW = 0.05
-"""Onset matching tolerance in seconds (mir_eval's default)."""
 
 
 def validation_set(data) -> CropDataset:
@@ -51,12 +49,11 @@ def per_example_peak(n_classes: int):
 
 
 def onset_counts(picked: np.ndarray, onsets: list) -> np.ndarray:
-    """(K, 3) reference, estimated and matched onsets of one example (50 ms, one-to-one)."""
+    """(K, 3) reference, estimated and matched onsets of one example (the evaluation's 50 ms matching)."""
     counts = np.zeros((len(CLASSES), 3))
     for k, reference in enumerate(onsets):
-        estimate = np.flatnonzero(picked[k]) / FRAME_RATE
-        matched = mir_eval.util.match_events(np.asarray(reference, dtype=float), estimate, ONSET_WINDOW)
-        counts[k] = len(reference), len(estimate), len(matched)
+        scores = score_onsets(reference, np.flatnonzero(picked[k]) / FRAME_RATE)
+        counts[k] = scores["n_ref"], scores["n_est"], scores["tp"]
     return counts
 
 
