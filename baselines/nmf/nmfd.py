@@ -1,0 +1,154 @@
+"""Non-negative matrix factor deconvolution (NMFD, Smaragdis 2004) with KL multiplicative updates.
+
+A magnitude spectrogram V (K bins, M frames) is modelled as the convolution of R templates
+W (K, R, T) with activations H (R, N), N = M - T + 1:
+`L[k, m] = sum_r sum_t W[k, r, t] H[r, m - t]`. The convolutions run through FFTs along
+time (the cost is K R M log M per update instead of K R T M), on any device.
+Each component is then rebuilt alone and the mixture STFT is ratio-masked with it.
+"""
+
+import math
+
+import torch
+
+from idm.constants import SAMPLE_RATE
+
+N_FFT = 2048
+HOP = 512
+FRAME_RATE = SAMPLE_RATE / HOP
+"""Frames per second of the NMFD spectrogram (86.13)."""
+TOLERANCE = 1e-4
+"""Relative change of the KL divergence under which the updates stop."""
+NEMA_LAMBDA = 0.55
+FLOOR = 1e-10
+"""Value of the activation grid away from onsets (a hard zero would never move again)."""
+EPS = 1e-12
+
+
+def stft(x: torch.Tensor) -> torch.Tensor:
+    """Complex STFT (..., 1025, 1 + T // 512) with a periodic Hann window, centred."""
+    window = torch.hann_window(N_FFT, periodic=True, device=x.device, dtype=x.dtype)
+    return torch.stft(x, N_FFT, HOP, N_FFT, window, center=True, return_complex=True)
+
+
+def istft(spec: torch.Tensor, length: int) -> torch.Tensor:
+    window = torch.hann_window(N_FFT, periodic=True, device=spec.device, dtype=spec.real.dtype)
+    return torch.istft(spec, N_FFT, HOP, N_FFT, window, center=True, length=length)
+
+
+def n_frames(n_samples: int) -> int:
+    return 1 + n_samples // HOP
+
+
+def nema(x: torch.Tensor, lam: float = NEMA_LAMBDA) -> torch.Tensor:
+    """Non-linear exponential moving average along the last axis: y[n] = max(x[n], l y[n-1] + (1-l) x[n])."""
+    y = x.clone()
+    for n in range(1, x.shape[-1]):
+        y[..., n] = torch.maximum(x[..., n], lam * y[..., n - 1] + (1 - lam) * x[..., n])
+    return y
+
+
+def onset_activations(onsets, n: int) -> torch.Tensor:
+    """(R, n) activations from onset times (one array per component): 1 at floor(t * frame rate),
+    FLOOR elsewhere, smoothed by NEMA; onsets past the last activation frame are dropped."""
+    grid = torch.full((len(onsets), n), FLOOR, dtype=torch.float64)
+    for r, times in enumerate(onsets):
+        frames = torch.floor(torch.as_tensor(times, dtype=torch.float64).reshape(-1) * FRAME_RATE).long()
+        frames = frames[(frames >= 0) & (frames < n)]
+        grid[r, frames] = 1.0
+    return nema(grid)
+
+
+def _rfft(x: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.fft.rfft(x, size, dim=-1)
+
+
+def _convolve(Wf: torch.Tensor, Hf: torch.Tensor, m: int, size: int) -> torch.Tensor:
+    """The model spectrogram (K, m) from the templates' and activations' spectra."""
+    return torch.fft.irfft((Wf * Hf[None]).sum(1), size, dim=-1)[..., :m].clamp_min(0)
+
+
+def reconstruct(W: torch.Tensor, H: torch.Tensor, m: int) -> torch.Tensor:
+    """Each component's part of the model spectrogram, rebuilt alone: (R, K, m)."""
+    size = _fft_size(m)
+    product = _rfft(W, size) * _rfft(H, size)[None]  # (K, R, F)
+    return torch.fft.irfft(product.transpose(0, 1), size, dim=-1)[..., :m].clamp_min(0)
+
+
+def _fft_size(m: int) -> int:
+    """A length >= m made of small primes (fast FFTs)."""
+    size = m
+    while True:
+        rest = size
+        for p in (2, 3, 5):
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return size
+        size += 1
+
+
+def kl_divergence(V: torch.Tensor, L: torch.Tensor) -> float:
+    return float((V * torch.log((V + EPS) / (L + EPS)) - V + L).sum())
+
+
+def normalize_templates(W: torch.Tensor, H: torch.Tensor) -> tuple:
+    """Each template scaled to unit sum, its activations scaled the other way (the model is unchanged)."""
+    norms = W.sum((0, 2)).clamp_min(EPS)
+    return W / norms[None, :, None], H * norms[:, None]
+
+
+def nmfd(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, iterations: int, update_templates: bool = True,
+         update_activations: bool = True, tolerance: float = TOLERANCE) -> tuple:
+    """Fit W (K, R, T) and H (R, M - T + 1) to V (K, M) by KL multiplicative updates.
+
+    Templates are renormalised after every update; the loop stops early once the KL divergence
+    changes by less than `tolerance` relative to its value. Returns (W, H, divergences).
+    """
+    W, H = W.clone(), H.clone()
+    k, m = V.shape
+    if H.shape[-1] != m - W.shape[-1] + 1:
+        raise ValueError(f"activations of {H.shape[-1]} frames do not fit {m} frames and templates of "
+                         f"{W.shape[-1]}")
+    size = _fft_size(m)
+    W, H = normalize_templates(W, H)
+    Wf, Hf = _rfft(W, size), _rfft(H, size)
+    L = _convolve(Wf, Hf, m, size)
+    divergences = [kl_divergence(V, L)]
+    for _ in range(iterations):
+        if update_activations:  # H[r, n] *= sum_kt W[k, r, t] (V / L)[k, n + t] / sum_kt W[k, r, t]
+            Qf = _rfft(V / (L + EPS), size)
+            numerator = torch.fft.irfft((Wf.conj() * Qf[:, None]).sum(0), size, dim=-1)[:, :H.shape[-1]]
+            H = H * numerator.clamp_min(0) / W.sum((0, 2))[:, None].clamp_min(EPS)
+            Hf = _rfft(H, size)
+            L = _convolve(Wf, Hf, m, size)
+        if update_templates:  # W[k, r, t] *= sum_n (V / L)[k, n + t] H[r, n] / sum_n H[r, n]
+            Qf = _rfft(V / (L + EPS), size)
+            numerator = torch.stack([torch.fft.irfft(Qf * Hf[r].conj()[None], size, dim=-1)[:, :W.shape[-1]]
+                                     for r in range(W.shape[1])], 1)  # (K, R, T)
+            W = W * numerator.clamp_min(0) / H.sum(-1)[None, :, None].clamp_min(EPS)
+            W, H = normalize_templates(W, H)
+            Wf, Hf = _rfft(W, size), _rfft(H, size)
+            L = _convolve(Wf, Hf, m, size)
+        divergences.append(kl_divergence(V, L))
+        if abs(divergences[-2] - divergences[-1]) <= tolerance * max(abs(divergences[-2]), EPS):
+            break
+    return W, H, divergences
+
+
+def ratio_mask_separate(mixture: torch.Tensor, W: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+    """Each component rebuilt alone ratio-masks (exponent 1) the mixture STFT -> (R, T) waveforms."""
+    spec = stft(mixture)
+    parts = reconstruct(W, H, spec.shape[-1])  # (R, K, M)
+    masks = parts / (parts.sum(0, keepdim=True) + EPS)
+    return istft(masks * spec[None], mixture.shape[-1])
+
+
+def random_templates(k: int, r: int, t: int, seed: int) -> torch.Tensor:
+    """Uniform [0, 1) templates (K, R, T) from a seeded generator."""
+    return torch.rand((k, r, t), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def template_frames(seconds: float = 1.0) -> int:
+    """Frames of the STFT of a `seconds`-long one-shot (87 for 1 s)."""
+    return 1 + math.floor(seconds * SAMPLE_RATE / HOP)

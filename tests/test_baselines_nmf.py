@@ -1,0 +1,116 @@
+"""NMFD baselines on generated mixtures whose one-shots are known, and the template command."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from baselines.nmf import CASES, TemplateBank, separate
+from baselines.nmf.nmfd import istft, nema, nmfd, onset_activations, random_templates, stft
+from baselines.nmf.templates import hit_template
+from data.generate import one_shot
+from evaluation.metrics import si_sdr
+from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE
+
+from conftest import run_module
+
+PITCHES = {"KD": 36, "TT_HMT": 50, "CY_RD": 51}
+"""Three classes of the procedural kit 0 (kick, high tom, ride)."""
+
+
+@pytest.fixture(scope="module")
+def three_class_mixture():
+    """5.5 s: 12 hits per class at random velocities over 4 s, then a 1.5 s tail; templates are
+    the spectrograms of the very one-shots played."""
+    rng = np.random.default_rng(0)
+    n = int(5.5 * SAMPLE_RATE)
+    stems, templates = torch.zeros(len(CLASSES), n), torch.zeros(len(CLASSES), 1025, 87)
+    onsets = {c: np.zeros(0) for c in CLASSES}
+    for code, pitch in PITCHES.items():
+        shot, c = torch.from_numpy(one_shot(pitch, 0)), CLASSES.index(code)
+        templates[c] = hit_template(shot).float()
+        onsets[code] = np.sort(rng.choice(np.arange(0, 4.0, 0.125), 12, replace=False) + rng.uniform(0, 0.01, 12))
+        for t in onsets[code]:
+            s = int(round(t * SAMPLE_RATE))
+            e = min(n, s + len(shot))
+            stems[c, s:e] += rng.uniform(0.4, 1.0) * shot[:e - s]
+    return stems, templates, onsets
+
+
+def class_scores(stems, estimate) -> list:
+    return [si_sdr(stems[CLASSES.index(c)].double().numpy(), estimate[CLASSES.index(c)].double().numpy())
+            for c in PITCHES]
+
+
+def test_nema_and_onset_grid():
+    x = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.5, 0.0]])
+    y = nema(x, 0.5)
+    assert torch.allclose(y, torch.tensor([[0.0, 1.0, 0.5, 0.25, 0.5, 0.25]]))
+    grid = onset_activations([[0.0, 0.01, 1.0], [5.0]], 100)  # 0.01 s is still frame 0; 5 s is past the grid
+    assert grid[0, 0] == 1 and grid[0, 86] == 1 and grid[0, 1] == pytest.approx(0.55 * 1 + 0.45 * 1e-10)
+    assert grid[1].max() == pytest.approx(1e-10)
+
+
+def test_kl_updates_never_increase_the_divergence():
+    torch.manual_seed(0)
+    V = torch.rand(1025, 200, dtype=torch.float64) ** 4
+    _, _, divergences = nmfd(V, random_templates(1025, 9, 15, 1), torch.ones(9, 186, dtype=torch.float64), 30,
+                             tolerance=0)
+    assert len(divergences) == 31
+    assert all(b <= a * (1 + 1e-9) for a, b in zip(divergences, divergences[1:]))
+    assert divergences[-1] < 0.5 * divergences[0]
+
+
+def test_nmfd_1a_separates_known_one_shots(three_class_mixture):
+    stems, templates, onsets = three_class_mixture
+    mixture = stems.sum(0)
+    estimate = separate(mixture, "1a", templates, onsets)
+    assert estimate.shape == stems.shape
+    scores = class_scores(stems, estimate)
+    # the bound of any ratio mask in this STFT: the true stems' magnitudes as masks
+    spec, true = stft(mixture.double()), stft(stems.double()).abs()
+    oracle = class_scores(stems, istft(true / (true.sum(0) + 1e-12) * spec, mixture.shape[-1]))
+    assert min(scores) >= 10.0, scores
+    assert all(s > o - 2.0 for s, o in zip(scores, oracle)), (scores, oracle)
+    silent = [k for k, c in enumerate(CLASSES) if c not in PITCHES]
+    assert float(estimate[silent].pow(2).sum()) < 1e-3 * float(mixture.pow(2).sum())  # absent classes: < -30 dB
+
+
+def test_informed_cases_beat_the_blind_case(three_class_mixture):
+    stems, templates, onsets = three_class_mixture
+    mixture = stems.sum(0)
+    means = {case: float(np.mean(class_scores(stems, separate(mixture, case, templates, onsets))))
+             for case in CASES}
+    assert all(means[case] > means["4"] + 3.0 for case in ("1a", "1b", "2", "3")), means
+    with pytest.raises(ValueError, match="needs one-shot templates"):
+        separate(mixture, "2")
+    with pytest.raises(ValueError, match="needs the onsets"):
+        separate(mixture, "3")
+
+
+def test_template_command_from_one_shots_and_from_stems(tmp_path, stemgmd_data):
+    folder = tmp_path / "hits" / "bluebird"
+    folder.mkdir(parents=True)
+    shots = {code: one_shot(pitch, 6) for code, pitch in PITCHES.items()}
+    for code, shot in shots.items():
+        sf.write(str(folder / f"{CLASS_NAMES[code]}.wav"), shot, SAMPLE_RATE, subtype="FLOAT")
+    proc = run_module("baselines.nmf.templates", tmp_path / "hits.pt", "--one-shots", tmp_path / "hits", "-q")
+    assert proc.returncode == 0, proc.stderr
+    bank = TemplateBank.load(tmp_path / "hits.pt")
+    assert set(bank.templates) == {"bluebird", "any"}
+    for code, shot in shots.items():
+        expected = hit_template(torch.from_numpy(shot)).float()
+        assert torch.allclose(bank.for_kit(6)[CLASSES.index(code)], expected, atol=1e-5)
+    assert bank.for_kit(-1) is not None and bank.for_kit(0) is None
+    assert float(bank.for_kit(6)[CLASSES.index("SD")].abs().max()) == 0  # no hit: NMFD starts it at random
+
+    out, _ = stemgmd_data
+    proc = run_module("baselines.nmf.templates", tmp_path / "stems.pt", "--data", out, "--split",
+                      "eval_session_test_kits", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "bluebird: crash" in proc.stdout
+    bank = TemplateBank.load(tmp_path / "stems.pt")
+    assert bank.templates["bluebird"].shape == (9, 1025, 87)
+    assert (bank.hits["bluebird"] > 0).all()
+    proc = run_module("baselines.nmf.templates", tmp_path / "x.pt", "--data", out, "--split", "train_train_kits")
+    assert proc.returncode == 2 and "without stems" in proc.stderr and not (tmp_path / "x.pt").exists()
