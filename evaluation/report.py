@@ -98,9 +98,11 @@ METRIC_TITLES = {"nsdr": "nSDR (dB, higher is better)", "si_sdr": "SI-SDR (dB, h
                  "eps": "EPS (dB, holes; lower is better)"}
 
 
-def markdown(separation: list, transcription: list, systems, title: str, notes=()) -> str:
+def markdown(separation: list, transcription: list, systems, title: str, notes=(), unavailable=None) -> str:
     """Markdown tables: per space (5 groups first), per output and metric, systems x stems with
-    `mean [95% interval]`; then onset F-measure (per-track mean [interval], pooled)."""
+    `mean [95% interval]`; then onset F-measure (per-track mean [interval], pooled). Systems in
+    `unavailable` get a row of `unavailable` in the masked tables of the 5-group space."""
+    unavailable = unavailable or {}
     lines = [f"# {title}", "", *notes]
     index = {(r["system"], r["space"], r["output"], r["metric"], r["stem"]): r for r in separation}
     for space in sorted({r["space"] for r in separation}):
@@ -113,6 +115,8 @@ def markdown(separation: list, transcription: list, systems, title: str, notes=(
                     if any(cells):
                         body.append([system] + [_cell(c["mean"], c["ci_low"], c["ci_high"]) if c else "–"
                                                 for c in cells])
+                    elif system in unavailable and space == 5 and output == "masked":
+                        body.append([system] + ["unavailable"] * len(names))
                 if body:
                     lines += ["", f"## {space} classes, {output}: {METRIC_TITLES[metric]}", ""]
                     lines += _table(["system", *names], body)

@@ -26,7 +26,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from idm.checkpoint import PRETRAINED, resolve_checkpoint, sha256_of
 from idm.constants import SAMPLE_RATE
 from idm.files import atomic_path, write_text_if_changed
 from idm.separate import segment_samples
@@ -36,12 +35,14 @@ from .report import markdown, summarize_separation, summarize_transcription
 from .score import outputs_in_space, score_track
 from .separation import SEPARATION_METRICS, SILENT_MODES
 from .spaces import SPACES, fold_onsets, fold_stems
-from .systems import build_system, parse_system, system_key, system_names
+from .systems import build_system, describe, parse_system, system_identity, system_key, system_names
 from .tracks import open_tracks
 from .transcription import TRANSCRIPTION_METRICS, WINDOW
 
 EXAMPLE_SECONDS = 10.0
 """Seconds of the example track shown in example.png."""
+DEFAULT_TEMPLATES = "nmfd_templates.pt"
+"""The NMFD template file looked for in DATA when --nmfd-templates is not given."""
 
 
 class EvaluationError(Exception):
@@ -50,14 +51,6 @@ class EvaluationError(Exception):
 
 def _cache_file(out: Path, system: str, track_id: str) -> Path:
     return out / "cache" / system_key(system) / f"{track_id}.json"
-
-
-def _system_identity(name: str) -> dict:
-    """What a system's cached results depend on: its name and, for a checkpoint file, its hash."""
-    _, model, _ = parse_system(name)
-    if model is None or model in PRETRAINED:
-        return {"name": name}
-    return {"name": name, "checkpoint_sha256": sha256_of(resolve_checkpoint(model))}
 
 
 _worker = {}
@@ -74,7 +67,7 @@ def _evaluate(task) -> tuple:
     name, index, with_example = task
     systems, options = _worker["systems"], _worker["options"]
     if name not in systems:
-        systems[name] = build_system(name)
+        systems[name] = build_system(name, options["nmfd_templates"])
     system, track = systems[name], _worker["tracks"].load(index)
     reason = system.skip_reason(track)
     if reason:
@@ -113,22 +106,27 @@ def _check_options(out: Path, options: dict) -> None:
     write_text_if_changed(path, json.dumps(options, indent=1, sort_keys=True) + "\n")
 
 
-def _check_system_cache(out: Path, name: str, notes) -> None:
+def _check_system_cache(out: Path, name: str, nmfd_templates, notes) -> None:
     folder = out / "cache" / system_key(name)
-    identity, path = _system_identity(name), folder / "system.json"
+    identity, path = system_identity(name, nmfd_templates), folder / "system.json"
     if path.is_file() and json.loads(path.read_text()) != identity:
         stale = [f for f in folder.rglob("*.json") if f != path]
         for f in stale + [out / "cache" / "example" / f"{system_key(name)}.npz"]:
             f.unlink(missing_ok=True)
-        notes(f"{name}: the checkpoint changed since its results were cached; re-evaluating {len(stale)} tracks")
+        notes(f"{name}: its checkpoint, weights or templates changed since its results were cached; "
+              f"re-evaluating {len(stale)} tracks")
     write_text_if_changed(path, json.dumps(identity, sort_keys=True) + "\n")
 
 
 def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, silent: str = "exclude",
              window: float = WINDOW, spaces=SPACES, limit: int = None, progress: bool = True,
-             notes=print) -> dict:
-    """Run `systems` on the tracks and write OUT's tables and plots; returns the summaries."""
+             notes=print, nmfd_templates=None) -> dict:
+    """Run `systems` on the tracks and write OUT's tables and plots; returns the summaries.
+    NMFD cases that need one-shot templates read `nmfd_templates` (default DATA/nmfd_templates.pt)."""
     out = Path(out)
+    if nmfd_templates is None and (Path(data) / DEFAULT_TEMPLATES).is_file():
+        nmfd_templates = Path(data) / DEFAULT_TEMPLATES
+    nmfd_templates = str(Path(nmfd_templates).resolve()) if nmfd_templates else None
     tracks = open_tracks(data, split)
     for name in systems:
         parse_system(name)
@@ -140,7 +138,7 @@ def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, si
     out.mkdir(parents=True, exist_ok=True)
     _check_options(out, options)
     for name in systems:
-        _check_system_cache(out, name, notes)
+        _check_system_cache(out, name, nmfd_templates, notes)
 
     example_dir = out / "cache" / "example"
     todo = []
@@ -150,7 +148,8 @@ def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, si
             with_example = i == indices[0] and not example_file.is_file()
             if with_example or not _cache_file(out, name, tracks.ids[i]).is_file():
                 todo.append((name, i, with_example))
-    worker_options = {**options, "threads": 1 if jobs > 1 else torch.get_num_threads()}
+    worker_options = {**options, "threads": 1 if jobs > 1 else torch.get_num_threads(),
+                      "nmfd_templates": nmfd_templates}
     bar = tqdm(total=len(todo), desc="evaluating", unit="track", disable=not progress, file=sys.stderr)
 
     def store(name, index, result, example):
@@ -184,7 +183,7 @@ def write_reports(out: Path, tracks, systems, indices) -> dict:
         for i in indices:
             result = json.loads(_cache_file(out, name, tracks.ids[i]).read_text())
             if "skipped" in result:
-                skipped[name] = skipped.get(name, 0) + 1
+                skipped.setdefault(name, []).append(result["skipped"])
                 continue
             separation += [{"system": name, "track": result["track"], **r} for r in result["separation"]]
             transcription += [{"system": name, "track": result["track"], **r} for r in result["transcription"]]
@@ -196,15 +195,22 @@ def write_reports(out: Path, tracks, systems, indices) -> dict:
                ("system", "space", "output", "metric", "stem", "n", "n_silent", "mean", "median", "ci_low",
                 "ci_high"))
     _write_csv(out / "onsets_summary.csv", onset_summary, list(onset_summary[0]) if onset_summary else ["system"])
-    notes = [f"{len(indices)} tracks; systems: {', '.join(systems)}."]
-    notes += [f"{name}: skipped {n} tracks (see its cache files for the reason)." for name, n in skipped.items()]
-    write_text_if_changed(out / "summary.md", markdown(sep_summary, onset_summary, systems, "Evaluation", notes))
+    unavailable = {name: reasons[0] for name, reasons in skipped.items()
+                   if len(reasons) == len(indices) and len(set(reasons)) == 1}
+    notes = [f"{len(indices)} tracks. Systems, and the information each one uses:", ""]
+    notes += [f"- {name}: {describe(name)}" + (f" (unavailable: {unavailable[name]})" if name in unavailable else "")
+              for name in systems]
+    notes += [""] + [f"{name}: skipped {len(reasons)} tracks ({'; '.join(sorted(set(reasons)))})."
+                     for name, reasons in skipped.items() if name not in unavailable]
+    write_text_if_changed(out / "summary.md", markdown(sep_summary, onset_summary, systems, "Evaluation", notes,
+                                                       unavailable))
     for space, file in ((5, "bars.png"), (9, "bars9.png")):
         if any(r["space"] == space for r in sep_summary):
             bar_plot(sep_summary, systems, out / file, space)
     if indices:
         _plot_example(out, tracks, systems, indices[0])
-    return {"separation": sep_summary, "transcription": onset_summary, "skipped": skipped}
+    return {"separation": sep_summary, "transcription": onset_summary,
+            "skipped": {name: len(reasons) for name, reasons in skipped.items()}, "unavailable": unavailable}
 
 
 def _plot_example(out: Path, tracks, systems, index: int) -> None:
@@ -242,6 +248,9 @@ def main(argv=None) -> int:
                              "0 as the authors did (zero)")
     parser.add_argument("--window", type=float, default=WINDOW, help="onset tolerance in seconds (default 0.05)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N tracks")
+    parser.add_argument("--nmfd-templates", metavar="FILE",
+                        help=f"one-shot templates of NMFD cases 1a, 1b, 2 (python -m baselines.nmf.templates; "
+                             f"default: DATA/{DEFAULT_TEMPLATES} when it exists)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
@@ -251,7 +260,7 @@ def main(argv=None) -> int:
             raise EvaluationError("--segment must be a positive number of seconds")
         evaluate(args.data, args.split, args.models, args.out, args.jobs, args.segment, args.silent,
                  args.window, limit=args.limit, progress=not args.quiet,
-                 notes=lambda line: print(line, file=sys.stderr))
+                 notes=lambda line: print(line, file=sys.stderr), nmfd_templates=args.nmfd_templates)
     except (EvaluationError, ValueError, OSError) as exc:
         print(f"evaluation: error: {exc}", file=sys.stderr)
         return 2

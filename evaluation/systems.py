@@ -4,9 +4,10 @@ A system's `__call__(track)` returns an `Estimate`: `synth`, stems it synthesise
 evaluator ratio-masks the mixture with them, per class space, to get the `masked` output),
 and/or `separated`, stems it separated itself; plus the onsets it transcribed, or None
 when it has none of its own to score. It returns None for a track it cannot process, and
-says why through `skip_reason`.
+says why through `skip_reason` (a system that cannot run at all, e.g. LarsNet without its
+weights, gives the same reason for every track and is reported as unavailable).
 
-Names (`system_names()` lists them):
+Names (`system_names()` lists them; `describe(name)` says what information each one uses):
 
 - `idm-44-train-kits` or any other released model name, or a checkpoint path from our
   trainer (e.g. `runs/x/checkpoints/best.pt`): IDM with its own transcription;
@@ -14,21 +15,36 @@ Names (`system_names()` lists them):
   setting); its onsets are the reference's, so they are not scored;
 - `<model>+gt-kit`: IDM with the ground-truth kit label instead of its kit classifier
   (tracks of kits the model was not trained on are skipped);
+- `nmfd-1a`, `nmfd-1b`, `nmfd-2`, `nmfd-3`, `nmfd-4`: the authors' NMFD cases
+  (`baselines.nmf`); 1a, 1b and 2 take one-shot templates of the track's kit from a template
+  file (`baselines.nmf.templates`), 1a, 1b and 3 the true onsets;
+- `larsnet`, `larsnet+wiener` (alpha-Wiener, alpha 2): LarsNet with the authors' weights
+  (`baselines.larsnet.weights`), or `larsnet:PATH` / `larsnet+wiener:PATH` with a checkpoint
+  of our trainer or a folder of the released files; five stems, scored in the 5-group space;
 - `oracle-irm`: the ideal ratio mask, the true stems used as synthetic stems (upper bound).
 """
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from idm.checkpoint import PRETRAINED, load_model, resolve_checkpoint
+from baselines import nmf
+from baselines.larsnet import WeightsError, load_larsnet
+from baselines.larsnet.weights import find_released
+from idm.checkpoint import PRETRAINED, load_model, resolve_checkpoint, sha256_of
 from idm.separate import separate
 
 from .tracks import Track
 
 ORACLES = ("oracle-irm",)
 IDM_VARIANTS = ("gt-onsets", "gt-kit")
+NMFD_PREFIX = "nmfd-"
+LARSNET = "larsnet"
+LARSNET_VARIANTS = ("wiener",)
+WIENER_ALPHA = 2.0
+"""Exponent of `larsnet+wiener` (power spectra: the classic Wiener filter)."""
 
 
 @dataclass
@@ -79,10 +95,79 @@ class IDMSystem:
         return Estimate(synth=result.synthesized[0], onsets=None if self.variant == "gt-onsets" else result.onsets[0])
 
 
+class NMFDSystem:
+    """One of the authors' NMFD cases, with templates of the track's kit where the case needs them."""
+
+    def __init__(self, case: str, templates=None):
+        self.case = nmf.CASES[case]
+        self.info = self.case.info
+        self.needs_onsets = self.case.onset_activations
+        self.bank, self.problem = None, None
+        if self.case.one_shot_templates:
+            try:
+                self.bank = nmf.TemplateBank.load(templates) if templates else None
+            except ValueError as exc:
+                self.problem = str(exc)
+            if templates is None:
+                self.problem = ("no one-shot template file: make one with `python -m baselines.nmf.templates` "
+                                "and pass --nmfd-templates (or put it at DATA/nmfd_templates.pt)")
+
+    def skip_reason(self, track: Track):
+        if self.problem:
+            return self.problem
+        if self.bank is not None and self.bank.for_kit(track.kit_id) is None:
+            return f"the template file has no templates for kit id {track.kit_id}"
+        if self.needs_onsets and track.onsets is None:
+            return "the track has no reference onsets"
+        return None
+
+    def __call__(self, track: Track) -> Estimate:
+        templates = self.bank.for_kit(track.kit_id) if self.bank is not None else None
+        stems = nmf.separate(track.mixture, self.case.name, templates, track.onsets)
+        return Estimate(separated=stems)
+
+
+class LarsNetSystem:
+    """LarsNet from the released weights or a path; unavailable (every track skipped) without weights."""
+
+    def __init__(self, path=None, wiener: bool = False):
+        self.alpha = WIENER_ALPHA if wiener else 0.0
+        self.info = "mixture (supervised on isolated stems)"
+        self.needs_onsets = False
+        self.model, self.problem = None, None
+        try:
+            self.model = load_larsnet(path)
+        except WeightsError as exc:
+            if path is not None:
+                raise
+            self.problem = str(exc)
+
+    def skip_reason(self, track: Track):
+        return self.problem
+
+    @torch.no_grad()
+    def __call__(self, track: Track) -> Estimate:
+        stems = self.model.separate(track.mixture, wiener_alpha=self.alpha)  # (5, C, T)
+        return Estimate(separated=stems.mean(1))  # channels averaged to mono, as the authors scored it
+
+
 def parse_system(name: str) -> tuple:
-    """A system name -> (kind, model or None, variant or None); raises ValueError for unknown names."""
+    """A system name -> (kind, model or path or None, variant or None); ValueError for unknown names."""
     if name in ORACLES:
         return name, None, None
+    if name.startswith(NMFD_PREFIX):
+        case = name[len(NMFD_PREFIX):]
+        if case not in nmf.CASES:
+            raise ValueError(f"{name}: unknown NMFD case (cases: {', '.join(nmf.CASES)})")
+        return "nmfd", None, case
+    if name == LARSNET or name.startswith((LARSNET + "+", LARSNET + ":")):
+        head, _, path = name.partition(":")
+        _, _, variant = head.partition("+")
+        if variant and variant not in LARSNET_VARIANTS:
+            raise ValueError(f"{name}: unknown LarsNet variant {variant!r} (variants: {', '.join(LARSNET_VARIANTS)})")
+        if path and not Path(path).exists():
+            raise ValueError(f"{name}: {path} does not exist (a LarsNet checkpoint or a folder of the released files)")
+        return LARSNET, path or None, variant or None
     model, _, variant = name.partition("+")
     if variant and variant not in IDM_VARIANTS:
         raise ValueError(f"{name}: unknown IDM variant {variant!r} (variants: {', '.join(IDM_VARIANTS)})")
@@ -95,18 +180,62 @@ def parse_system(name: str) -> tuple:
     return "idm", model, variant or None
 
 
-def build_system(name: str):
-    """The system called `name` (see the module docstring)."""
+def build_system(name: str, nmfd_templates=None):
+    """The system called `name` (see the module docstring); NMFD cases 1a, 1b and 2 read their
+    one-shot templates from the file `nmfd_templates`."""
     kind, model, variant = parse_system(name)
     if kind == "oracle-irm":
         return OracleIRM()
+    if kind == "nmfd":
+        return NMFDSystem(variant, nmfd_templates)
+    if kind == LARSNET:
+        return LarsNetSystem(model, wiener=variant == "wiener")
     return IDMSystem(model, variant)
+
+
+def describe(name: str) -> str:
+    """The information system `name` uses, for the reports."""
+    kind, _, variant = parse_system(name)
+    if kind == "oracle-irm":
+        return OracleIRM.info
+    if kind == "nmfd":
+        return nmf.CASES[variant].info
+    if kind == LARSNET:
+        return "mixture (supervised on isolated stems)" + (f"; alpha-Wiener, alpha {WIENER_ALPHA:g}" if variant else "")
+    return {None: "mixture", "gt-onsets": "mixture + true onsets", "gt-kit": "mixture + true kit label"}[variant]
+
+
+def _files_identity(paths) -> list:
+    return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
+
+
+def system_identity(name: str, nmfd_templates=None) -> dict:
+    """What a system's cached results depend on besides its name: a checkpoint's or template
+    file's hash, the released LarsNet files (or their absence)."""
+    kind, model, variant = parse_system(name)
+    identity = {"name": name}
+    if kind == "idm" and model not in PRETRAINED:
+        identity["checkpoint_sha256"] = sha256_of(resolve_checkpoint(model))
+    elif kind == "nmfd" and nmf.CASES[variant].one_shot_templates:
+        path = Path(nmfd_templates) if nmfd_templates else None
+        identity["templates_sha256"] = sha256_of(path) if path and path.is_file() else None
+    elif kind == LARSNET:
+        path = Path(model) if model else find_released()
+        if path is None:
+            identity["weights"] = None
+        elif path.is_file():
+            identity["checkpoint_sha256"] = sha256_of(path)
+        else:
+            identity["weights"] = _files_identity(sorted(Path(path).rglob("*.pth")))
+    return identity
 
 
 def system_names() -> list:
     """The named systems (checkpoint paths are accepted too)."""
     released = list(PRETRAINED)
-    return released + [f"{m}+{v}" for m in released for v in IDM_VARIANTS] + list(ORACLES)
+    return (released + [f"{m}+{v}" for m in released for v in IDM_VARIANTS]
+            + [NMFD_PREFIX + c for c in nmf.CASES] + [LARSNET] + [f"{LARSNET}+{v}" for v in LARSNET_VARIANTS]
+            + list(ORACLES))
 
 
 def system_key(name: str) -> str:

@@ -132,6 +132,9 @@ def model_from_file(path, device="cpu") -> InverseDrumMachine:
     if not isinstance(blob, dict):
         raise CheckpointError(f"{path}: not a checkpoint (a {type(blob).__name__}, not a dict)")
     if blob.get("format") == OUR_FORMAT:
+        if blob.get("task", "idm") != "idm":
+            raise CheckpointError(f"{path}: a {blob['task']} checkpoint, not an IDM model "
+                                  f"(evaluate it as the system {blob['task']}:{path})")
         try:
             config = ModelConfig.from_dict(dict(blob["config"]))
         except (KeyError, TypeError, ValueError) as exc:

@@ -64,19 +64,30 @@ def onset_grid(onsets: list, n_samples: int, model_config, device) -> torch.Tens
     return torch.stack([onset_times_to_grid(times, m) for times in onsets]).to(device)
 
 
+def _gain(rng: np.random.Generator, objective) -> float:
+    """With probability `gain_probability` a gain uniform in [gain_min, gain_max], else 1."""
+    augment = rng.random() < objective.gain_probability
+    gain = rng.uniform(objective.gain_min, objective.gain_max)
+    return gain if augment else 1.0
+
+
+def example_gains(seed: int, step: int, positions, objective, device) -> torch.Tensor:
+    """Gains (B,) of the examples at `positions` of step `step` (the same as `example_randomness`'s)."""
+    gains = [_gain(np.random.default_rng([seed, step, p]), objective) for p in positions]
+    return torch.tensor(gains, dtype=torch.float32, device=device)
+
+
 def example_randomness(seed: int, step: int, positions, objective, n_classes: int, length: int,
                        device) -> tuple:
     """Gains (B,) and synthesiser noise (B*K, 1, N) of the examples at `positions` of step `step`.
 
-    With probability `gain_probability` an example's gain is uniform in [gain_min, gain_max],
-    else 1. Noise is standard normal, drawn on `device` by a generator seeded per example.
+    Gains as `example_gains`; noise is standard normal, drawn on `device` by a generator
+    seeded per example.
     """
     gains, noise = [], []
     for p in positions:
         rng = np.random.default_rng([seed, step, p])
-        augment = rng.random() < objective.gain_probability
-        gain = rng.uniform(objective.gain_min, objective.gain_max)
-        gains.append(gain if augment else 1.0)
+        gains.append(_gain(rng, objective))
         generator = torch.Generator(device=device).manual_seed(int(rng.integers(2 ** 62)))
         noise.append(torch.randn((n_classes, 1, length), generator=generator, device=device))
     return torch.tensor(gains, dtype=torch.float32, device=device), torch.cat(noise)

@@ -1,8 +1,11 @@
 """Training configuration: one dataclass per YAML section, loaded from a file plus `key=value` overrides.
 
-A config file has up to six sections (`model`, `data`, `objective`, `optim`, `train`,
+A config file has a `task` (`idm`, the default, or `larsnet`: the baseline, see
+`trainer.tasks`) and up to six sections (`model`, `data`, `objective`, `optim`, `train`,
 `log`); anything left out keeps the defaults below, which are the released model's
-training. Overrides on the command line address a key by its dotted path, for example
+training. The `model` section is the task's: `idm.config.ModelConfig` or
+`baselines.larsnet.LarsNetConfig`; LarsNet uses only the gain settings of `objective`.
+Overrides on the command line address a key by its dotted path, for example
 `train.steps=1000` or `optim.betas=[0.9,0.99]`; values are read as YAML.
 """
 
@@ -10,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import yaml
 
+from baselines.larsnet.model import LarsNetConfig
 from idm.config import ModelConfig
 
 
@@ -104,8 +108,13 @@ POSITIVE = {("data", "crop_seconds"), ("data", "val_crops"), ("train", "steps"),
             ("optim", "lr")}
 
 
+MODEL_CONFIGS = {"idm": ModelConfig, "larsnet": LarsNetConfig}
+"""The `model` section's dataclass of each task."""
+
+
 @dataclass
 class Config:
+    task: str = "idm"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
@@ -114,8 +123,8 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict:
-        """Plain lists, numbers and strings, section by section (YAML- and checkpoint-safe)."""
-        return {f.name: _plain(asdict(getattr(self, f.name))) for f in fields(self)}
+        """The task, then plain lists, numbers and strings section by section (YAML- and checkpoint-safe)."""
+        return {"task": self.task, **{name: _plain(asdict(getattr(self, name))) for name in SECTIONS}}
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -200,7 +209,7 @@ def apply_override(raw: dict, override: str) -> None:
     raw[section][key] = value
 
 
-SECTIONS = {f.name: f.default_factory for f in fields(Config)}
+SECTIONS = {f.name: f.default_factory for f in fields(Config) if f.name != "task"}
 
 
 def config_from_dict(raw: dict, source: str = "config") -> Config:
@@ -209,10 +218,14 @@ def config_from_dict(raw: dict, source: str = "config") -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(SECTIONS))
+    unknown = sorted(set(raw) - set(SECTIONS) - {"task"})
     if unknown:
-        raise ConfigError(f"{source}: unknown section {unknown[0]!r} (sections: {', '.join(SECTIONS)})")
-    return Config(**{name: _section(cls, raw.get(name) or {}, name) for name, cls in SECTIONS.items()})
+        raise ConfigError(f"{source}: unknown section {unknown[0]!r} (sections: task, {', '.join(SECTIONS)})")
+    task = raw.get("task", "idm")
+    if task not in MODEL_CONFIGS:
+        raise ConfigError(f"{source}: task {task!r} is not one of {', '.join(MODEL_CONFIGS)}")
+    classes = {**SECTIONS, "model": MODEL_CONFIGS[task]}
+    return Config(task, **{name: _section(cls, raw.get(name) or {}, name) for name, cls in classes.items()})
 
 
 def load_config(path=None, overrides=()) -> Config:

@@ -1,7 +1,8 @@
 """Training checkpoints: one plain dict, written atomically, that resumes a run bit-exactly.
 
-Keys: `format` and `config` (the model config) and `model` (its tensors), which make the
-file loadable by `idm.load_model` and `idm separate --checkpoint`; then `train_config`
+Keys: `format`, `task` (`idm` or `larsnet`), `config` (the model config) and `model` (its
+tensors), which make an IDM file loadable by `idm.load_model` and `idm separate --checkpoint`
+(a LarsNet one by `baselines.larsnet.load_larsnet`); then `train_config`
 (every section), `optimizer`, `scaler`, `step` (optimiser steps done), `epoch`,
 `best_val_loss`, `world_size` and `rng` (the torch, CUDA, NumPy and Python generator
 states of every rank, in rank order). Everything is a tensor, number, string, list or
@@ -45,7 +46,7 @@ def set_rng_state(state: dict) -> None:
 def training_state(model, optimizer, scaler, config, step: int, epoch: int, best_val_loss: float,
                    rng: list) -> dict:
     """The checkpoint dict (see the module docstring) of a run after `step` optimiser steps."""
-    return {"format": OUR_FORMAT, "config": model.config.to_dict(),
+    return {"format": OUR_FORMAT, "task": config.task, "config": model.config.to_dict(),
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "train_config": config.to_dict(), "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler.is_enabled() else None,

@@ -1,4 +1,5 @@
-"""Train IDM: `python -m trainer.train --config configs/X.yaml [section.key=value ...] [--resume [CKPT]]`.
+"""Train IDM (or the LarsNet baseline, `task: larsnet`):
+`python -m trainer.train --config configs/X.yaml [section.key=value ...] [--resume [CKPT]]`.
 
 One process, or one per device under torchrun (`make train NPROC=...`). Every rank builds
 the same model from the seed, wraps it in DistributedDataParallel and trains on its own
@@ -22,15 +23,13 @@ from tqdm import tqdm
 
 from data.datasets import CropDataset, collate
 from idm.files import write_text_if_changed
-from idm.model import InverseDrumMachine
 
 from . import distributed, state
-from .batches import StepSampler, example_randomness, onset_grid, slots
+from .batches import StepSampler, slots
 from .config import Config, ConfigError, load_config
-from .media import log_media
-from .objective import TERMS, idm_loss
 from .optim import amp_dtype, build_optimizer, lr_at
-from .validation import validate, validation_loader, validation_set
+from .tasks import TASKS
+from .validation import validation_loader, validation_set
 
 
 class TrainError(RuntimeError):
@@ -42,6 +41,7 @@ class Trainer:
 
     def __init__(self, config: Config, ctx: distributed.Context, resume: str = None):
         self.config, self.ctx = config, ctx
+        self.task = TASKS[config.task]
         self.out = Path(config.log.out)
         self.checkpoints = self.out / "checkpoints"
         run = config.train
@@ -51,13 +51,14 @@ class Trainer:
         self.micro_batch = max(b - a for a, b in slots(run.batch_size, ctx.world_size, run.accumulate))
         try:
             self.train_set = CropDataset(config.data.folder, config.data.train_split, config.data.crop_seconds,
-                                         seed=run.seed, crops_per_epoch=config.data.crops_per_epoch or None)
-            self.val_set = validation_set(config.data)
+                                         seed=run.seed, crops_per_epoch=config.data.crops_per_epoch or None,
+                                         stems=self.task.stems)
+            self.val_set = validation_set(config.data, stems=self.task.stems)
         except (OSError, ValueError) as exc:
             raise TrainError(f"data.folder: {exc}") from None
 
         torch.manual_seed(run.seed)  # the same initial weights on every rank
-        self.model = InverseDrumMachine(config.model).to(ctx.device)
+        self.model = self.task.build(config.model).to(ctx.device)
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
         self.amp = amp_dtype(run.amp, ctx.device)
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp == torch.float16)
@@ -82,7 +83,7 @@ class Trainer:
             saved = state.load(path)
         except ValueError as exc:
             raise TrainError(str(exc)) from None
-        if saved["config"] != self.model.config.to_dict():
+        if saved.get("task", "idm") != self.config.task or saved["config"] != self.model.config.to_dict():
             raise TrainError(f"{path}: the checkpoint's model section differs from the config's")
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
@@ -94,25 +95,15 @@ class Trainer:
         elif self.ctx.main:
             print(f"note: {path} was written by {len(saved['rng'])} ranks, this run has "
                   f"{self.ctx.world_size}: generator states not restored", file=sys.stderr)
-        changed = [f"{s}.{k}" for s, section in self.config.to_dict().items() for k, v in section.items()
-                   if saved["train_config"].get(s, {}).get(k) != v]
+        changed = [f"{s}.{k}" for s, section in self.config.to_dict().items() if isinstance(section, dict)
+                   for k, v in section.items() if saved["train_config"].get(s, {}).get(k) != v]
         if self.ctx.main:
             print(f"resuming {path} at step {self.step}"
                   + (f" (changed: {', '.join(changed)})" if changed else ""), file=sys.stderr)
 
     def micro_step(self, batch: dict, positions: range, step: int) -> dict:
-        """Forward one micro-batch; per-example loss terms."""
-        cfg, device = self.config, self.ctx.device
-        mc = cfg.model
-        gains, noise = example_randomness(cfg.train.seed, step, positions, cfg.objective, mc.n_classes,
-                                          mc.one_shot_length, device)
-        x = batch["mixture"].to(device, non_blocking=True) * gains[:, None]  # gain augmentation
-        grid = onset_grid(batch["onsets"], x.shape[-1], mc, device)
-        with torch.autocast(device.type, dtype=self.amp, enabled=self.amp is not None):
-            out = self.forward(x, grid, noise, sigmoid_grid=cfg.objective.teacher_forcing == "sigmoid",
-                               peak=self.peak)
-        return idm_loss(out, x, grid, batch["kit_id"].to(device), cfg.objective.onset_weight,
-                        cfg.objective.kit_weight)
+        """Forward one micro-batch; per-example loss terms (the task's)."""
+        return self.task.micro_step(self, batch, positions, step)
 
     def fit(self) -> None:
         cfg, ctx, run = self.config, self.ctx, self.config.train
@@ -126,7 +117,8 @@ class Trainer:
         # loss of each micro-step: the sum of its examples' losses, scaled so that DDP's average over
         # ranks and the sum over micro-steps give the mean over the global batch
         scale = ctx.world_size / run.batch_size
-        window = torch.zeros(len(TERMS) + 1, dtype=torch.float64)  # loss sums and crop count since the last log
+        terms_names = self.task.terms
+        window = torch.zeros(len(terms_names) + 1, dtype=torch.float64)  # loss sums and crop count since the last log
         window_time, recent = 0.0, collections.deque(maxlen=20)  # rank 0's last losses, for the bar
         bar = tqdm(total=run.steps, initial=self.step, disable=not ctx.main, desc="training", unit="step",
                    dynamic_ncols=True)
@@ -140,7 +132,7 @@ class Trainer:
                     self.ddp.require_backward_grad_sync = a == run.accumulate - 1
                 terms = self.micro_step(next(batches), sampler.positions(a), step)
                 self.scaler.scale(terms["loss"].sum() * scale).backward()
-                window += torch.cat([torch.stack([terms[t].detach().sum() for t in TERMS]).double().cpu(),
+                window += torch.cat([torch.stack([terms[t].detach().sum() for t in terms_names]).double().cpu(),
                                      torch.tensor([len(terms["loss"])], dtype=torch.float64)])
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
             clip = cfg.optim.clip_grad_norm if cfg.optim.clip_grad_norm > 0 else math.inf
@@ -180,7 +172,7 @@ class Trainer:
         if not self.ctx.main or totals[-1] == 0:
             return
         w = self.writer
-        for name, value in zip(TERMS, totals[:-1] / totals[-1]):
+        for name, value in zip(self.task.terms, totals[:-1] / totals[-1]):
             w.add_scalar(f"train/{name}", float(value), self.step)
         w.add_scalar("train/lr", lr, self.step)
         w.add_scalar("train/grad_norm", grad_norm, self.step)
@@ -192,7 +184,7 @@ class Trainer:
 
     def run_validation(self, val_loader, bar) -> bool:
         """Validate (every rank), log (rank 0); True when the validation loss is the best so far."""
-        metrics = validate(self.model, val_loader, self.ctx, self.config, self.amp)
+        metrics = self.task.validate(self.model, val_loader, self.ctx, self.config, self.amp)
         improved = metrics["loss"] < self.best_val_loss
         if improved:
             self.best_val_loss = metrics["loss"]
@@ -202,12 +194,10 @@ class Trainer:
             log = self.config.log
             first = self.step <= log.val_every
             if log.media_every and log.media_clips and (first or self.step % log.media_every == 0):
-                log_media(self.writer, self.model, self.val_set, log.media_clips, self.step, with_mixture=first)
+                self.task.log_media(self.writer, self.model, self.val_set, log.media_clips, self.step,
+                                    with_mixture=first)
             self.writer.flush()
-            bar.write(f"step {self.step}: val loss {metrics['loss']:.4f} (mrstft {metrics['mrstft']:.4f}, "
-                      f"onset bce {metrics['onset_bce']:.4f}, kit ce {metrics['kit_ce']:.4f}), "
-                      f"onset F {metrics['onset_f_mean']:.3f}, kit accuracy {metrics['kit_accuracy']:.3f}"
-                      + (" *best*" if improved else ""))
+            bar.write(f"step {self.step}: {self.task.summary(metrics)}" + (" *best*" if improved else ""))
         return improved
 
     def save_checkpoints(self, epoch: int, last: bool, best: bool) -> None:

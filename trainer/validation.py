@@ -27,9 +27,9 @@ VAL_SEED = 0
 """Seed of the validation crops (fixed: runs with different training seeds compare)."""
 
 
-def validation_set(data) -> CropDataset:
+def validation_set(data, stems: bool = False) -> CropDataset:
     return CropDataset(data.folder, data.val_split, seconds=data.crop_seconds, seed=VAL_SEED,
-                       crops_per_epoch=data.val_crops)
+                       crops_per_epoch=data.val_crops, stems=stems)
 
 
 def validation_loader(dataset, ctx, batch_size: int, workers: int) -> DataLoader:
