@@ -21,7 +21,7 @@ TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --r
 SPLIT ?= eval_session_test_kits
 MODELS ?= idm-44-train-kits oracle-irm
 
-.PHONY: venv demo demo-data preprocess train eval test bench clean
+.PHONY: venv demo demo-data preprocess train nmfd-templates eval test bench clean
 
 venv: $(VENV)/.installed
 
@@ -52,7 +52,13 @@ train: venv
 	@test "$(NNODES)" = 1 -o -n "$(RDZV)" || { echo "multi-node training needs RDZV=host:port (the rendezvous endpoint)"; exit 2; }
 	$(BIN)/torchrun $(TORCHRUN_NODES) --nproc-per-node=$(NPROC) -m trainer.train --config $(CONFIG) $(ARGS)
 
-# e.g. make eval DATA=data/stemgmd OUT=results MODELS="idm-44-train-kits idm-44-train-kits+gt-onsets oracle-irm"
+# NMFD one-shot templates of every kit of SPLIT, averaged from its stems around the onsets, into
+# DATA/nmfd_templates.pt (where `make eval` looks); ARGS="--one-shots DIR" for isolated hits instead
+nmfd-templates: venv
+	@test -n "$(DATA)" || { echo "usage: make nmfd-templates DATA=<preprocessed dir> [SPLIT=$(SPLIT)]"; exit 2; }
+	$(BIN)/python -m baselines.nmf.templates "$(DATA)/nmfd_templates.pt" $(if $(findstring --one-shots,$(ARGS)),,--data "$(DATA)" --split $(SPLIT)) $(ARGS)
+
+# e.g. make eval DATA=data/stemgmd OUT=results MODELS="idm-44-train-kits nmfd-1a nmfd-4 larsnet oracle-irm"
 eval: venv
 	@test -n "$(DATA)" -a -n "$(OUT)" || { echo "usage: make eval DATA=<preprocessed dir or track folders> OUT=<dir> [SPLIT=$(SPLIT)] [MODELS=\"$(MODELS)\"] [JOBS=$(JOBS)]"; exit 2; }
 	$(BIN)/python -m evaluation.run "$(DATA)" --split $(SPLIT) --models $(MODELS) --out "$(OUT)" -j $(JOBS) $(ARGS)

@@ -8,7 +8,8 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=[f"{p}{s}" for p in ("idm", "data", "trainer", "evaluation", "baselines") for s in ("", ".*")]),
+    packages=find_packages(include=[f"{p}{s}" for p in ("idm", "data", "trainer", "evaluation", "baselines")
+                                    for s in ("", ".*")]),
     install_requires=[
         "torch>=2.4",
         "torchaudio>=2.4",

@@ -2,8 +2,8 @@
 
 A magnitude spectrogram V (K bins, M frames) is modelled as the convolution of R templates
 W (K, R, T) with activations H (R, N), N = M - T + 1:
-`L[k, m] = sum_r sum_t W[k, r, t] H[r, m - t]`. The convolutions run through FFTs along
-time (the cost is K R M log M per update instead of K R T M), on any device.
+`L[k, m] = sum_r sum_t W[k, r, t] H[r, m - t]`. Each convolution is one matrix product with
+the activations stacked at every delay (R T rows), on any device.
 Each component is then rebuilt alone and the mixture STFT is ratio-masked with it.
 """
 
@@ -59,33 +59,21 @@ def onset_activations(onsets, n: int) -> torch.Tensor:
     return nema(grid)
 
 
-def _rfft(x: torch.Tensor, size: int) -> torch.Tensor:
-    return torch.fft.rfft(x, size, dim=-1)
-
-
-def _convolve(Wf: torch.Tensor, Hf: torch.Tensor, m: int, size: int) -> torch.Tensor:
-    """The model spectrogram (K, m) from the templates' and activations' spectra."""
-    return torch.fft.irfft((Wf * Hf[None]).sum(1), size, dim=-1)[..., :m].clamp_min(0)
+def delayed(H: torch.Tensor, t_frames: int, m: int) -> torch.Tensor:
+    """(R * T, m): row r * T + t holds H[r] delayed by t frames, cut to m frames."""
+    r, n = H.shape
+    out = H.new_zeros(r, t_frames, m)
+    for t in range(t_frames):
+        width = min(n, m - t)
+        out[:, t, t:t + width] = H[:, :width]
+    return out.reshape(r * t_frames, m)
 
 
 def reconstruct(W: torch.Tensor, H: torch.Tensor, m: int) -> torch.Tensor:
     """Each component's part of the model spectrogram, rebuilt alone: (R, K, m)."""
-    size = _fft_size(m)
-    product = _rfft(W, size) * _rfft(H, size)[None]  # (K, R, F)
-    return torch.fft.irfft(product.transpose(0, 1), size, dim=-1)[..., :m].clamp_min(0)
-
-
-def _fft_size(m: int) -> int:
-    """A length >= m made of small primes (fast FFTs)."""
-    size = m
-    while True:
-        rest = size
-        for p in (2, 3, 5):
-            while rest % p == 0:
-                rest //= p
-        if rest == 1:
-            return size
-        size += 1
+    k, r, t = W.shape
+    shifted = delayed(H, t, m).reshape(r, t, m)
+    return torch.stack([W[:, j] @ shifted[j] for j in range(r)])
 
 
 def kl_divergence(V: torch.Tensor, L: torch.Tensor) -> float:
@@ -110,26 +98,24 @@ def nmfd(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, iterations: int, upd
     if H.shape[-1] != m - W.shape[-1] + 1:
         raise ValueError(f"activations of {H.shape[-1]} frames do not fit {m} frames and templates of "
                          f"{W.shape[-1]}")
-    size = _fft_size(m)
+    t, n = W.shape[-1], H.shape[-1]
     W, H = normalize_templates(W, H)
-    Wf, Hf = _rfft(W, size), _rfft(H, size)
-    L = _convolve(Wf, Hf, m, size)
+    shifted = delayed(H, t, m)
+    L = W.reshape(k, -1) @ shifted
     divergences = [kl_divergence(V, L)]
     for _ in range(iterations):
         if update_activations:  # H[r, n] *= sum_kt W[k, r, t] (V / L)[k, n + t] / sum_kt W[k, r, t]
-            Qf = _rfft(V / (L + EPS), size)
-            numerator = torch.fft.irfft((Wf.conj() * Qf[:, None]).sum(0), size, dim=-1)[:, :H.shape[-1]]
-            H = H * numerator.clamp_min(0) / W.sum((0, 2))[:, None].clamp_min(EPS)
-            Hf = _rfft(H, size)
-            L = _convolve(Wf, Hf, m, size)
+            P = (W.reshape(k, -1).T @ (V / (L + EPS))).reshape(-1, t, m)  # (R, T, m)
+            numerator = sum(P[:, j, j:j + n] for j in range(t))
+            H = H * numerator / W.sum((0, 2))[:, None].clamp_min(EPS)
+            shifted = delayed(H, t, m)
+            L = W.reshape(k, -1) @ shifted
         if update_templates:  # W[k, r, t] *= sum_n (V / L)[k, n + t] H[r, n] / sum_n H[r, n]
-            Qf = _rfft(V / (L + EPS), size)
-            numerator = torch.stack([torch.fft.irfft(Qf * Hf[r].conj()[None], size, dim=-1)[:, :W.shape[-1]]
-                                     for r in range(W.shape[1])], 1)  # (K, R, T)
-            W = W * numerator.clamp_min(0) / H.sum(-1)[None, :, None].clamp_min(EPS)
+            numerator = ((V / (L + EPS)) @ shifted.T).reshape(W.shape)
+            W = W * numerator / H.sum(-1)[None, :, None].clamp_min(EPS)
             W, H = normalize_templates(W, H)
-            Wf, Hf = _rfft(W, size), _rfft(H, size)
-            L = _convolve(Wf, Hf, m, size)
+            shifted = delayed(H, t, m)
+            L = W.reshape(k, -1) @ shifted
         divergences.append(kl_divergence(V, L))
         if abs(divergences[-2] - divergences[-1]) <= tolerance * max(abs(divergences[-2]), EPS):
             break
