@@ -71,6 +71,7 @@ bench: venv
 	$(BIN)/python benchmarks/long_input.py
 	$(BIN)/python benchmarks/loader_speed.py
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/baselines_speed.py
 
 clean:
 	rm -rf demo build *.egg-info .pytest_cache

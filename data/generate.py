@@ -138,6 +138,29 @@ def one_shot(pitch: int, kit: int, rate: int = SAMPLE_RATE) -> np.ndarray:
     return (x / np.max(np.abs(x))).astype(np.float32)
 
 
+def one_shot_mixture(pitches, seconds: float = 4.0, hits: int = 12, tail: float = 1.5, kit: int = 0,
+                     seed: int = 0) -> tuple:
+    """A mixture of known one-shots, for testing separation: each GMD pitch of `pitches` is hit
+    `hits` times at random 1/8 s grid points (plus up to 10 ms) in the first `seconds`, at random
+    velocities, followed by `tail` seconds. Returns (stems (9, T) float32 in CLASSES order,
+    onsets {class code: times}, {class code: the one-shot played})."""
+    rng = np.random.default_rng(seed)
+    n = int((seconds + tail) * SAMPLE_RATE)
+    stems = np.zeros((len(CLASSES), n), dtype=np.float32)
+    onsets, shots = {c: np.zeros(0) for c in CLASSES}, {}
+    for pitch in pitches:
+        code = GMD_PITCH_TO_CLASS[pitch]
+        shot, c = one_shot(pitch, kit), CLASSES.index(code)
+        shots[code] = shot
+        onsets[code] = np.sort(rng.choice(np.arange(0, seconds, 0.125), hits, replace=False)
+                               + rng.uniform(0, 0.01, hits))
+        for t in onsets[code]:
+            s = int(round(t * SAMPLE_RATE))
+            e = min(n, s + len(shot))
+            stems[c, s:e] += rng.uniform(0.4, 1.0) * shot[:e - s]
+    return stems, onsets, shots
+
+
 def render_procedural(notes, tempi, code: str, kit: int, length: int) -> np.ndarray:
     """Stereo (length, 2) stem of one class: the kit's one-shots at the notes' sample positions."""
     out = np.zeros(length, dtype=np.float32)

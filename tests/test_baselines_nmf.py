@@ -8,7 +8,7 @@ import torch
 from baselines.nmf import CASES, TemplateBank, separate
 from baselines.nmf.nmfd import istft, nema, nmfd, onset_activations, random_templates, stft
 from baselines.nmf.templates import hit_template
-from data.generate import one_shot
+from data.generate import one_shot, one_shot_mixture
 from evaluation.metrics import si_sdr
 from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE
 
@@ -22,19 +22,11 @@ PITCHES = {"KD": 36, "TT_HMT": 50, "CY_RD": 51}
 def three_class_mixture():
     """5.5 s: 12 hits per class at random velocities over 4 s, then a 1.5 s tail; templates are
     the spectrograms of the very one-shots played."""
-    rng = np.random.default_rng(0)
-    n = int(5.5 * SAMPLE_RATE)
-    stems, templates = torch.zeros(len(CLASSES), n), torch.zeros(len(CLASSES), 1025, 87)
-    onsets = {c: np.zeros(0) for c in CLASSES}
-    for code, pitch in PITCHES.items():
-        shot, c = torch.from_numpy(one_shot(pitch, 0)), CLASSES.index(code)
-        templates[c] = hit_template(shot).float()
-        onsets[code] = np.sort(rng.choice(np.arange(0, 4.0, 0.125), 12, replace=False) + rng.uniform(0, 0.01, 12))
-        for t in onsets[code]:
-            s = int(round(t * SAMPLE_RATE))
-            e = min(n, s + len(shot))
-            stems[c, s:e] += rng.uniform(0.4, 1.0) * shot[:e - s]
-    return stems, templates, onsets
+    stems, onsets, shots = one_shot_mixture(PITCHES.values())
+    templates = torch.zeros(len(CLASSES), 1025, 87)
+    for code, shot in shots.items():
+        templates[CLASSES.index(code)] = hit_template(torch.from_numpy(shot)).float()
+    return torch.from_numpy(stems), templates, onsets
 
 
 def class_scores(stems, estimate) -> list:

@@ -54,7 +54,7 @@ def initial_templates(case: Case, templates: torch.Tensor, seed: int) -> torch.T
         if tuple(templates.shape) != (len(CLASSES), k, case.frames):
             raise ValueError(f"one-shot templates of shape {tuple(templates.shape)}, expected "
                              f"{(len(CLASSES), k, case.frames)}")
-        given = templates.double().permute(1, 0, 2)
+        given = templates.double().cpu().permute(1, 0, 2)
         present = given.sum((0, 2)) > 0
         W[:, present] = given[:, present]
     return W
