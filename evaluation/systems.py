@@ -32,6 +32,7 @@ import torch
 
 from baselines import nmf
 from baselines.larsnet import WeightsError, load_larsnet
+from baselines.nmf.templates import TemplateBank
 from baselines.larsnet.weights import find_released
 from idm.checkpoint import PRETRAINED, load_model, resolve_checkpoint, sha256_of
 from idm.separate import separate
@@ -105,7 +106,7 @@ class NMFDSystem:
         self.bank, self.problem = None, None
         if self.case.one_shot_templates:
             try:
-                self.bank = nmf.TemplateBank.load(templates) if templates else None
+                self.bank = TemplateBank.load(templates) if templates else None
             except ValueError as exc:
                 self.problem = str(exc)
             if templates is None:

@@ -5,9 +5,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from baselines.nmf import CASES, TemplateBank, separate
+from baselines.nmf import CASES, separate
 from baselines.nmf.nmfd import istft, nema, nmfd, onset_activations, random_templates, stft
-from baselines.nmf.templates import hit_template
+from baselines.nmf.templates import TemplateBank, hit_template
 from data.generate import one_shot, one_shot_mixture
 from evaluation.metrics import si_sdr
 from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE

@@ -1,6 +1,8 @@
-"""NMFD drum separation (Smaragdis 2004; Dittmar & Mueller 2016), the authors' five cases."""
+"""NMFD drum separation (Smaragdis 2004; Dittmar & Mueller 2016), the authors' five cases.
+
+One-shot template files: `baselines.nmf.templates` (also the command that writes them).
+"""
 
 from .cases import CASES, separate
-from .templates import TemplateBank
 
-__all__ = ["CASES", "separate", "TemplateBank"]
+__all__ = ["CASES", "separate"]
