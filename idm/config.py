@@ -52,8 +52,12 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         """Build a config from a dict, rejecting unknown keys by name."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d)
+
+
+def dataclass_from_dict(cls, d: dict):
+    """`cls(**d)` for a config dataclass, with unknown keys named in the ValueError."""
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+    return cls(**d)

@@ -8,11 +8,12 @@ STFT, or with the alpha-Wiener option `P_i = (mask_i |X|)^alpha`, `M_i = P_i / (
 `y_i = iSTFT(M_i X)`.
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from idm.config import dataclass_from_dict
 from idm.constants import STEM_GROUPS
 
 from .unet import BINS, UNet
@@ -39,11 +40,7 @@ class LarsNetConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "LarsNetConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown LarsNet model key {unknown[0]!r} (keys: {', '.join(sorted(known))})")
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
 
 def padded_length(n: int) -> int:
