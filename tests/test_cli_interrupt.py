@@ -18,8 +18,11 @@ def test_interrupt_leaves_nothing(tmp_path, demo_audio, jobs):
     for name in ("a", "b"):
         sf.write(str(songs / f"{name}.wav"), long, 44100, subtype="FLOAT")
     out = tmp_path / "out"
+    # Ctrl-C's default action restored: a shell running these tests in the background ignores SIGINT,
+    # and a child started from there would inherit that
     proc = subprocess.Popen([sys.executable, "-m", "idm", "separate", str(songs), "-o", str(out), "-j", jobs,
-                             "--segment", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--segment", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not any(out.glob(".idm-*/0.wav")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
