@@ -61,9 +61,6 @@ class Estimate:
 class OracleIRM:
     """The ideal ratio mask: the reference stems stand in for the synthetic stems."""
 
-    info = "true stems (upper bound)"
-    needs_onsets = False
-
     def skip_reason(self, track: Track):
         return None
 
@@ -77,9 +74,6 @@ class IDMSystem:
     def __init__(self, model: str, variant: str = None, seed: int = 0):
         self.model_name, self.variant, self.seed = model, variant, seed
         self.model = load_model(model)
-        self.info = {None: "mixture", "gt-onsets": "mixture + true onsets",
-                     "gt-kit": "mixture + true kit label"}[variant]
-        self.needs_onsets = variant == "gt-onsets"
 
     def skip_reason(self, track: Track):
         if self.variant == "gt-kit" and not 0 <= track.kit_id < self.model.config.n_kits:
@@ -101,8 +95,6 @@ class NMFDSystem:
 
     def __init__(self, case: str, templates=None):
         self.case = nmf.CASES[case]
-        self.info = self.case.info
-        self.needs_onsets = self.case.onset_activations
         self.bank, self.problem = None, None
         if self.case.one_shot_templates:
             try:
@@ -118,7 +110,7 @@ class NMFDSystem:
             return self.problem
         if self.bank is not None and self.bank.for_kit(track.kit_id) is None:
             return f"the template file has no templates for kit id {track.kit_id}"
-        if self.needs_onsets and track.onsets is None:
+        if self.case.onset_activations and track.onsets is None:
             return "the track has no reference onsets"
         return None
 
@@ -133,8 +125,6 @@ class LarsNetSystem:
 
     def __init__(self, path=None, wiener: bool = False):
         self.alpha = WIENER_ALPHA if wiener else 0.0
-        self.info = "mixture (supervised on isolated stems)"
-        self.needs_onsets = False
         self.model, self.problem = None, None
         try:
             self.model = load_larsnet(path)
@@ -198,7 +188,7 @@ def describe(name: str) -> str:
     """The information system `name` uses, for the reports."""
     kind, _, variant = parse_system(name)
     if kind == "oracle-irm":
-        return OracleIRM.info
+        return "true stems (upper bound)"
     if kind == "nmfd":
         return nmf.CASES[variant].info
     if kind == LARSNET:

@@ -187,11 +187,15 @@ def _download(url: str, dest: Path, sha256: str) -> Path:
     return dest
 
 
+def checkpoint_roots() -> list:
+    """Where released weights are looked for, in order: `$IDM_CHECKPOINTS` (when set), the user cache."""
+    roots = [Path(os.environ["IDM_CHECKPOINTS"]).expanduser()] if os.environ.get("IDM_CHECKPOINTS") else []
+    return roots + [cache_dir()]
+
+
 def local_checkpoint(name: str):
     """The file of released model `name` in `$IDM_CHECKPOINTS` or the cache, or None (not verified)."""
-    roots = [Path(os.environ["IDM_CHECKPOINTS"]).expanduser()] if os.environ.get("IDM_CHECKPOINTS") else []
-    roots.append(cache_dir())
-    for root in roots:
+    for root in checkpoint_roots():
         path = root / name / PRETRAINED[name]["filename"]
         if path.is_file():
             return path

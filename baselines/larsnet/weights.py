@@ -8,12 +8,11 @@ with one more folder level, as the archive unpacks). Each file is a dict whose
 `model_state_dict` holds one U-Net's tensors; they are loaded with a strict key and shape check.
 """
 
-import os
 from pathlib import Path
 
 import torch
 
-from idm.checkpoint import OUR_FORMAT, cache_dir
+from idm.checkpoint import OUR_FORMAT, checkpoint_roots
 
 from .model import STEMS, LarsNet, LarsNetConfig
 
@@ -31,10 +30,8 @@ def stem_file(folder: Path, stem: str) -> Path:
 
 
 def search_folders() -> list:
-    """Where the released weights are looked for, in order."""
-    roots = [Path(os.environ["IDM_CHECKPOINTS"]).expanduser()] if os.environ.get("IDM_CHECKPOINTS") else []
-    roots.append(cache_dir())
-    return [root / "larsnet" for root in roots]
+    """Where the released weights are looked for, in order (the released IDM models' roots)."""
+    return [root / "larsnet" for root in checkpoint_roots()]
 
 
 def find_released(folders=None):

@@ -6,7 +6,7 @@ import torch
 
 from idm.constants import CLASSES
 
-from .nmfd import N_FFT, n_frames, nmfd, onset_activations, random_templates, ratio_mask_separate, stft, template_frames
+from .nmfd import N_FFT, nmfd, onset_activations, random_templates, ratio_mask_separate, stft, template_frames
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ def separate(mixture: torch.Tensor, case: str, templates: torch.Tensor = None, o
     are needed by cases 1a, 1b and 3. Random templates are drawn from `seed`.
     """
     case = CASES[case]
-    V = stft(mixture.double()).abs()  # float64: float32 FFT noise swamps the 1e-10 activation floor
-    m = n_frames(mixture.shape[-1])
+    spec = stft(mixture.double())  # float64: float32 rounding swamps the 1e-10 activation floor
+    V, m = spec.abs(), spec.shape[-1]
     if m < case.frames:  # shorter than a template: pad the spectrogram with silent frames
         V = torch.nn.functional.pad(V, (0, case.frames - m))
     W = initial_templates(case, templates, seed).to(V)
@@ -83,4 +83,4 @@ def separate(mixture: torch.Tensor, case: str, templates: torch.Tensor = None, o
     else:
         H = torch.ones((len(CLASSES), n)).to(V)
     W, H, _ = nmfd(V, W, H, case.iterations, update_templates=case.update_templates)
-    return ratio_mask_separate(mixture.double(), W, H).to(mixture.dtype)
+    return ratio_mask_separate(spec, W, H, mixture.shape[-1]).to(mixture.dtype)

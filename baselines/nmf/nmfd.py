@@ -36,10 +36,6 @@ def istft(spec: torch.Tensor, length: int) -> torch.Tensor:
     return torch.istft(spec, N_FFT, HOP, N_FFT, window, center=True, length=length)
 
 
-def n_frames(n_samples: int) -> int:
-    return 1 + n_samples // HOP
-
-
 def nema(x: torch.Tensor, lam: float = NEMA_LAMBDA) -> torch.Tensor:
     """Non-linear exponential moving average along the last axis: y[n] = max(x[n], l y[n-1] + (1-l) x[n])."""
     y = x.clone()
@@ -122,12 +118,11 @@ def nmfd(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, iterations: int, upd
     return W, H, divergences
 
 
-def ratio_mask_separate(mixture: torch.Tensor, W: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
-    """Each component rebuilt alone ratio-masks (exponent 1) the mixture STFT -> (R, T) waveforms."""
-    spec = stft(mixture)
+def ratio_mask_separate(spec: torch.Tensor, W: torch.Tensor, H: torch.Tensor, length: int) -> torch.Tensor:
+    """Each component rebuilt alone ratio-masks (exponent 1) the mixture STFT `spec` -> (R, length) waveforms."""
     parts = reconstruct(W, H, spec.shape[-1])  # (R, K, M)
     masks = parts / (parts.sum(0, keepdim=True) + EPS)
-    return istft(masks * spec[None], mixture.shape[-1])
+    return istft(masks * spec[None], length)
 
 
 def random_templates(k: int, r: int, t: int, seed: int) -> torch.Tensor:

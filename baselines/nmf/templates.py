@@ -25,7 +25,7 @@ from idm.constants import CLASS_NAMES, CLASSES, ONE_SHOT_SECONDS, SAMPLE_RATE, T
 from idm.files import atomic_path
 from idm.inputs import AUDIO_SUFFIXES
 
-from .nmfd import stft
+from .nmfd import N_FFT, stft, template_frames
 
 FORMAT = "idm-nmfd-templates-v1"
 ANY_KIT = "any"
@@ -77,6 +77,11 @@ class TemplateBank:
         return cls(dict(blob["templates"]), dict(blob["hits"]), blob.get("source", ""))
 
 
+def _empty_kit() -> tuple:
+    """Zero template sums (9, 1025, 87) and hit counts (9,) of one kit."""
+    return torch.zeros(len(CLASSES), N_FFT // 2 + 1, template_frames(), dtype=torch.float64), torch.zeros(len(CLASSES))
+
+
 def _bank(sums: dict, counts: dict, source: str) -> TemplateBank:
     """Average summed templates per kit, and over every kit as `any`."""
     sums[ANY_KIT] = sum(sums.values())
@@ -95,8 +100,7 @@ def from_one_shots(folder) -> TemplateBank:
         found = [(c, files[CLASS_NAMES[code]]) for c, code in enumerate(CLASSES) if CLASS_NAMES[code] in files]
         if not found:
             continue
-        sums[kit.name] = torch.zeros((len(CLASSES),) + hit_template(torch.zeros(1)).shape, dtype=torch.float64)
-        counts[kit.name] = torch.zeros(len(CLASSES))
+        sums[kit.name], counts[kit.name] = _empty_kit()
         for c, path in found:
             sums[kit.name][c] = hit_template(read_audio(path))
             counts[kit.name][c] = 1
@@ -116,8 +120,7 @@ def from_stems(data, splits, max_hits: int = 200, progress: bool = True) -> Temp
         example = clips[i]
         kit = KITS[example["kit_id"]] if 0 <= example["kit_id"] < len(KITS) else clips.rows[i]["kit"]
         if kit not in sums:
-            sums[kit] = torch.zeros((len(CLASSES),) + hit_template(torch.zeros(1)).shape, dtype=torch.float64)
-            counts[kit] = torch.zeros(len(CLASSES))
+            sums[kit], counts[kit] = _empty_kit()
         for c, times in enumerate(example["onsets"]):
             for t in np.asarray(times).reshape(-1):
                 if counts[kit][c] >= max_hits:
