@@ -60,22 +60,35 @@ class _ItemsDataset(Dataset):
         return example
 
 
+SAMPLINGS = ("items", "duration")
+"""How `CropDataset` picks the item of a crop (see there)."""
+
+
 class CropDataset(_ItemsDataset):
     """Random `seconds`-long crops of the items of `splits`, for training.
 
-    An item is drawn in proportion to its duration (so every second of audio is equally
-    likely to be trained on, short fills included), then a window uniformly inside it;
-    items shorter than a crop are zero-padded. An epoch holds `crops_per_epoch` crops, by
-    default as many as fit end to end in the audio; `set_epoch` draws new ones. Each crop
-    is divided by its peak (`normalize`), as the released model was trained.
+    `sampling` picks the item of each crop:
+    - `items` (the released run): an epoch is one crop of every item, the items in a fresh
+      random order each epoch (more crops than items take further orders);
+    - `duration`: an item drawn in proportion to its duration, so every second of audio is
+      equally likely to be trained on, short fills included.
+    The window is then uniform inside the item; items shorter than a crop are zero-padded.
+    An epoch holds `crops_per_epoch` crops, by default one per item (`items`) or as many as fit
+    end to end in the audio (`duration`), at most `max_crops`; `set_epoch` draws new ones. Each
+    crop is divided by its peak (`normalize`), as the released model was trained.
     """
 
     def __init__(self, folder, splits="train_train_kits", seconds: float = CROP_SECONDS, seed: int = 0,
-                 crops_per_epoch: int = None, normalize: bool = True, stems: bool = False):
+                 crops_per_epoch: int = None, normalize: bool = True, stems: bool = False,
+                 sampling: str = "duration", max_crops: int = None):
         super().__init__(folder, splits, normalize, stems)
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, not {sampling!r}")
         self.n = int(round(seconds * SAMPLE_RATE))
         self.cumulative = np.cumsum(self.lengths)
-        self.size = crops_per_epoch or max(1, int(self.lengths.sum() // self.n))
+        self.sampling = sampling
+        default = len(self.rows) if sampling == "items" else max(1, int(self.lengths.sum() // self.n))
+        self.size = int(min(crops_per_epoch or default, max_crops or np.inf))
         self.seed, self.epoch = seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -88,8 +101,13 @@ class CropDataset(_ItemsDataset):
         """(row, offset in samples) of crop `index` of `epoch` (default: the current epoch)."""
         if not 0 <= index < self.size:
             raise IndexError(index)
-        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
-        k = int(np.searchsorted(self.cumulative, rng.integers(self.cumulative[-1]), side="right"))
+        epoch = self.epoch if epoch is None else epoch
+        rng = np.random.default_rng([self.seed, epoch, index])
+        if self.sampling == "items":
+            order = np.random.default_rng([self.seed, epoch, index // len(self.rows), 1]).permutation(len(self.rows))
+            k = int(order[index % len(self.rows)])
+        else:
+            k = int(np.searchsorted(self.cumulative, rng.integers(self.cumulative[-1]), side="right"))
         return k, int(rng.integers(max(0, int(self.lengths[k]) - self.n) + 1))
 
     def __getitem__(self, key) -> dict:

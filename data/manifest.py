@@ -6,6 +6,8 @@ from pathlib import Path
 
 from idm.constants import CLASSES
 
+from .stemgmd import row_splits
+
 MANIFEST = "manifest.csv"
 COUNT_COLUMNS = tuple(f"n_{c}" for c in CLASSES)
 """Onsets per class in the item's annotation."""
@@ -39,6 +41,7 @@ def read_manifest(folder) -> list:
 
 
 def select(rows, splits) -> list:
-    """The rows of one split name or of any of several."""
+    """The rows of one split name or of any of several (a test split includes its eval_session
+    items: see `data.stemgmd.row_splits`)."""
     wanted = {splits} if isinstance(splits, str) else set(splits)
-    return [r for r in rows if r["split"] in wanted]
+    return [r for r in rows if wanted.intersection(row_splits(r))]

@@ -51,7 +51,7 @@ def folder_items(root, annotations=None, labels=None, kit: str = "", kits=None, 
     root = Path(root)
     labels = read_labels(labels) if labels else {}
     plan = Plan()
-    inputs, errors = find_inputs([root], exclude)
+    inputs, errors = find_inputs([root], exclude, skipped=lambda *entry: plan.not_understood.append(entry))
     plan.not_understood += [(str(p), why) for p, why in errors]
     found = []
     for entry in inputs:

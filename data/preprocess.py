@@ -30,7 +30,7 @@ from .gmd import find_info_csv
 from .items import done_record, process_item, source_frames
 from .manifest import MANIFEST, manifest_text
 from .own import folder_items
-from .stemgmd import SPLITS, check_splits, stemgmd_items
+from .stemgmd import SPLITS, check_splits, row_splits, stemgmd_items
 
 REPORT = "report.txt"
 ITEM_ERRORS = (OnsetFileError, OSError, RuntimeError, ValueError)
@@ -160,9 +160,10 @@ def dataset_report(records, plan, failures) -> str:
     notes on the audio, and every file that was not understood or failed."""
     rows = [r["row"] for r in records]
     lines = [f"{len(rows)} items, {sum(r['duration'] for r in rows) / 3600:.2f} hours of audio"]
-    by_split = Counter(r["split"] or "(no split)" for r in rows)
+    by_split = Counter(s or "(no split)" for r in rows for s in row_splits(r))
     order = [s for s in SPLITS if s in by_split] + sorted(s for s in by_split if s not in SPLITS)
-    lines += ["", "items per split:"] + [f"  {s:<26}{by_split[s]:>8}" for s in order]
+    lines += ["", "items per split (the test splits include their eval_session items):"]
+    lines += [f"  {s:<26}{by_split[s]:>8}" for s in order]
     by_kit = Counter((r["kit_id"], r["kit"] or "(no kit)") for r in rows)
     lines += ["", "items per kit (kit id):"] + [f"  {k:<22}{i:>4}{n:>8}" for (i, k), n in sorted(by_kit.items())]
     lines += ["", "onsets per class:"] + [f"  {c:<8}{sum(r[f'n_{c}'] for r in rows):>10}" for c in CLASSES]

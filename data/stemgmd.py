@@ -42,6 +42,20 @@ EVALUATION_SPLITS = SPLITS[1:]
 """Splits whose items keep their stems on disk for evaluation."""
 
 
+def row_splits(row) -> list:
+    """Every split a manifest row belongs to: its own (`split`), and for an eval_session item of
+    GMD's test split also that test split of its kit group.
+
+    As the authors built them: GMD labels its eval_session performances `test`, and the authors
+    left eval_session out of training only, so their test_train_kits and test_test_kits hold
+    those performances too; the eval_session splits are subsets of the test splits.
+    """
+    split = row["split"]
+    if split.startswith("eval_session_") and row.get("gmd_split") == "test":
+        return [split, "test_" + split[len("eval_session_"):]]
+    return [split]
+
+
 def kit_group(kit: str) -> str:
     """'train_kits' or 'test_kits' for a StemGMD kit, '' for any other name."""
     return "train_kits" if kit in TRAIN_KITS else "test_kits" if kit in TEST_KITS else ""
@@ -136,7 +150,8 @@ def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool =
     index = PerformanceIndex(read_info(info_csv))
     plan = Plan()
     found = {}  # (Performance, kit) -> {class code: path}
-    for path in tqdm(audio_files(root, exclude), desc="scanning", unit=" files", disable=not progress):
+    files = audio_files(root, exclude, skipped=lambda *entry: plan.not_understood.append(entry))
+    for path in tqdm(files, desc="scanning", unit=" files", disable=not progress):
         placed, why = place_stem_file(path, root)
         performance = None
         if placed:

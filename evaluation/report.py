@@ -95,7 +95,9 @@ def _table(header, body) -> list:
 
 METRIC_TITLES = {"nsdr": "nSDR (dB, higher is better)", "si_sdr": "SI-SDR (dB, higher is better)",
                  "lsd": "LSD (lower is better)", "pes": "PES (dB, leakage into silence; lower is better)",
-                 "eps": "EPS (dB, holes; lower is better)"}
+                 "eps": "EPS (dB, holes; lower is better)",
+                 "pes_silent": "PES of the silent references alone (dB, leakage where the class never plays; "
+                               "lower is better)"}
 
 
 def markdown(separation: list, transcription: list, systems, title: str, notes=(), unavailable=None) -> str:
@@ -109,15 +111,16 @@ def markdown(separation: list, transcription: list, systems, title: str, notes=(
         names = stem_names(space)
         for output in ("masked", "synth"):
             for metric in SEPARATION_METRICS:
-                body = []
+                body, scored = [], False
                 for system in systems:
                     cells = [index.get((system, space, output, metric, s)) for s in names]
                     if any(cells):
                         body.append([system] + [_cell(c["mean"], c["ci_low"], c["ci_high"]) if c else "–"
                                                 for c in cells])
+                        scored = scored or any(c and c["n"] for c in cells)
                     elif system in unavailable and space == 5 and output == "masked":
                         body.append([system] + ["unavailable"] * len(names))
-                if body:
+                if scored:  # a table of dashes alone (no silent reference for pes_silent) is left out
                     lines += ["", f"## {space} classes, {output}: {METRIC_TITLES[metric]}", ""]
                     lines += _table(["system", *names], body)
         silent = {s: r["n_silent"] for (sy, sp, o, m, s), r in index.items() if sp == space and m == "nsdr"}

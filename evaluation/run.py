@@ -33,7 +33,7 @@ from idm.separate import segment_samples
 from .plots import bar_plot, example_plot
 from .report import markdown, summarize_separation, summarize_transcription
 from .score import outputs_in_space, score_track
-from .separation import SEPARATION_METRICS, SILENT_MODES
+from .separation import SCORING_VERSION, SEPARATION_METRICS, SILENT_MODES
 from .spaces import SPACES, fold_onsets, fold_stems
 from .systems import build_system, describe, parse_system, system_identity, system_key, system_names
 from .tracks import open_tracks
@@ -134,7 +134,7 @@ def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, si
         raise EvaluationError("a system is named twice")
     indices = list(range(len(tracks)))[:limit]
     options = {"data": str(Path(data).resolve()), "split": split, "segment": segment, "silent": silent,
-               "window": window, "spaces": sorted(spaces)}
+               "window": window, "spaces": sorted(spaces), "scoring": SCORING_VERSION}
     out.mkdir(parents=True, exist_ok=True)
     _check_options(out, options)
     for name in systems:

@@ -41,8 +41,34 @@ def to_model_audio(audio: np.ndarray, sample_rate: int, name: str = "input", not
     return wave
 
 
+def wav_declared_frames(path):
+    """Frames a RIFF/WAVE file's header declares for its data chunk, or None (not a WAV, or a
+    header that leaves the size open)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        block_align = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"fmt ":
+                fmt = f.read(size + size % 2)
+                block_align = int.from_bytes(fmt[12:14], "little") if len(fmt) >= 14 else None
+            elif chunk[:4] == b"data":
+                return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
+            else:
+                f.seek(size + size % 2, 1)
+
+
 def read_audio_file(path, notes=None) -> tuple:
-    """Read any file soundfile reads -> (mono float32 (T,) at 44.1 kHz, the file's rate, its frames)."""
+    """Read any file soundfile reads -> (mono float32 (T,) at 44.1 kHz, the file's rate, its frames).
+
+    A WAV file holding fewer samples than its header declares (cut off while copying, say) is
+    read as far as it goes, and `notes` is told.
+    """
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
@@ -51,6 +77,10 @@ def read_audio_file(path, notes=None) -> tuple:
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AudioError(f"{path}: cannot read audio ({reason})") from None
+    declared = wav_declared_frames(path)
+    if notes and declared is not None and declared > data.shape[0]:
+        notes(f"{path}: truncated: its header declares {declared} samples, the file holds {data.shape[0]} "
+              f"({data.shape[0] / rate:.2f} s of {declared / rate:.2f} s); using those")
     return to_model_audio(data, rate, str(path), notes), rate, data.shape[0]
 
 

@@ -79,7 +79,8 @@ def _separate_command(args) -> int:
         return _list_models()
     if not args.inputs:
         raise ValueError("give audio files or folders to separate (or --list-models)")
-    inputs, errors = find_inputs(args.inputs, exclude=[args.out])
+    inputs, errors = find_inputs(args.inputs, exclude=[args.out], skipped=lambda path, why: print(
+        f"idm: warning: {path}: skipped: {why}", file=sys.stderr))
     if args.onsets and len(inputs) + len(errors) != 1:
         raise ValueError(f"--onsets gives the transcription of one input, but there are {len(inputs) + len(errors)}")
     settings = _settings(args, None if args.quiet else stderr_note)

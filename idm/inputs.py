@@ -24,12 +24,13 @@ class Input:
     track: str
 
 
-def audio_files(folder, exclude=()):
+def audio_files(folder, exclude=(), skipped=None):
     """Paths (str) of the audio files below `folder`, by suffix, streamed folder by folder.
 
     Hidden files and folders (idm's own staging folders among them) are skipped, and so is
     every folder in `exclude` (an output folder inside the input, say). Symbolic links to
-    folders are not followed.
+    folders are not followed. A broken symbolic link with an audio suffix is left out and
+    told to `skipped(path, reason)`, when given.
     """
     skip = {os.path.realpath(e) for e in exclude}
     if os.path.realpath(folder) in skip:
@@ -38,16 +39,22 @@ def audio_files(folder, exclude=()):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
                              and os.path.realpath(os.path.join(dirpath, d)) not in skip)
         for name in sorted(filenames):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_SUFFIXES:
-                yield os.path.join(dirpath, name)
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in AUDIO_SUFFIXES:
+                continue
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) and not os.path.exists(path):
+                if skipped:
+                    skipped(path, f"a broken symbolic link (to {os.readlink(path)}, which does not exist)")
+                continue
+            yield path
 
 
-def _walk(folder: Path, exclude) -> list:
-    paths = sorted(Path(p) for p in audio_files(folder, exclude))
+def _walk(folder: Path, exclude, skipped) -> list:
+    paths = sorted(Path(p) for p in audio_files(folder, exclude, skipped))
     return [Input(p, p.relative_to(folder).with_suffix("").as_posix()) for p in paths if p.is_file()]
 
 
-def find_inputs(paths, exclude=()) -> tuple:
+def find_inputs(paths, exclude=(), skipped=None) -> tuple:
     """Expand files and folders into `Input`s; returns (inputs, errors).
 
     A file given directly is used whatever its suffix, with its stem as track name. A
@@ -55,11 +62,12 @@ def find_inputs(paths, exclude=()) -> tuple:
     `exclude`, e.g. the output folder), named by its path relative to the folder without
     suffix (`live/take1`), so a library's structure is kept. Errors are (path, one-line
     message): a missing path, a folder without audio, or two inputs claiming one track name.
+    Files left out of a folder (broken symbolic links) are told to `skipped(path, reason)`.
     """
     inputs, errors, seen, owner = [], [], set(), {}
     for given in map(Path, paths):
         if given.is_dir():
-            found = _walk(given, [Path(e) for e in exclude])
+            found = _walk(given, [Path(e) for e in exclude], skipped)
             if not found:
                 errors.append((given, f"{given}: no audio files in this folder ({', '.join(AUDIO_SUFFIXES)})"))
         elif given.exists():

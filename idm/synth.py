@@ -36,13 +36,16 @@ class FiLMBlock(nn.Module):
 
 
 class DecayEnvelope(nn.Module):
-    """Conditioning (R, C) -> exponential decay `exp(-alpha * scale * t)` over N samples, (R, 1, N)."""
+    """Conditioning (R, C) -> exponential decay `exp(-alpha * scale * t)` over N samples, (R, 1, N).
+
+    `scale` is a buffer, never trained: the released model keeps it at exactly 20.0.
+    """
 
     def __init__(self, cond_dim: int, length: int, scale: float):
         super().__init__()
         self.hidden = nn.Linear(cond_dim, cond_dim)
         self.out = nn.Linear(cond_dim, 1)
-        self.scale = nn.Parameter(torch.tensor(float(scale)))
+        self.register_buffer("scale", torch.tensor(float(scale)))
         self.length = length
 
     def forward(self, cond: torch.Tensor) -> torch.Tensor:

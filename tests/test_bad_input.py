@@ -112,3 +112,23 @@ def test_unusable_device(tmp_path, demo_path):
         proc = run_idm("separate", demo_path, "-o", tmp_path / "out", "-d", device)
         assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and problem in proc.stderr
         assert not (tmp_path / "out").exists()
+
+
+def test_broken_link_and_truncated_wav_get_a_line_each(tmp_path, demo_audio):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clip = demo_audio[: 2 * 44100].numpy()
+    sf.write(str(folder / "whole.wav"), clip, 44100, subtype="PCM_16")
+    data = (folder / "whole.wav").read_bytes()
+    (folder / "cut.wav").write_bytes(data[: 44 + 2 * 30000])  # the header still declares 88200 samples
+    (folder / "gone.wav").symlink_to(tmp_path / "moved-away.wav")
+    proc = run_idm("separate", folder, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count(f"idm: warning: {folder / 'gone.wav'}: skipped: a broken symbolic link (to "
+                             f"{tmp_path / 'moved-away.wav'}, which does not exist)") == 1
+    truncated = [line for line in proc.stderr.splitlines() if ": truncated:" in line]
+    assert truncated == [f"{folder / 'cut.wav'}: truncated: its header declares 88200 samples, the file holds "
+                         "30000 (0.68 s of 2.00 s); using those"]
+    assert sf.info(str(tmp_path / "out" / "cut" / "kick.wav")).frames == 30000
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cut", "whole"]
+    assert ": truncated:" not in run_idm("separate", folder / "whole.wav", "-o", tmp_path / "again").stderr

@@ -1,14 +1,18 @@
 """LarsNet: architecture size, strict loading of the released layout, separation, supervised training."""
 
+import math
 import os
+import zlib
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from baselines.larsnet import STEMS, LarsNet, WeightsError, load_larsnet
 from baselines.larsnet.model import BINS, padded_length, parameter_count, stft
 from baselines.larsnet.weights import save_released, stem_file
-from conftest import REPO, run_idm, run_module
+from conftest import REFERENCE, REPO, reference_file, run_idm, run_module, snr_db
 from trainer.config import load_config
 from trainer.distributed import Context
 from trainer.tasks import LarsNetTask
@@ -29,6 +33,53 @@ def released(larsnet, tmp_path_factory):
     return folder
 
 
+def rule_weights(stem: str, keys, shapes) -> dict:
+    """One U-Net's tensors by the rule written in the reference file (its key `rule`)."""
+    state = {}
+    for key, text in zip(map(str, keys), map(str, shapes)):
+        shape = tuple(int(v) for v in text.split(",")) if text else ()
+        g = torch.Generator().manual_seed(zlib.crc32(f"{stem}/{key}".encode()))
+        if key.endswith("num_batches_tracked"):
+            value = torch.tensor(0)
+        elif key.endswith("running_var"):
+            value = 0.5 + torch.rand(shape, generator=g)
+        elif key.endswith("running_mean"):
+            value = 0.1 * torch.randn(shape, generator=g)
+        elif key == "input_norm.weight" or key.endswith(".bn.weight"):
+            value = 1 + 0.1 * torch.randn(shape, generator=g)
+        elif key.endswith("bias"):
+            value = 0.01 * torch.randn(shape, generator=g)
+        else:
+            value = torch.randn(shape, generator=g) / math.sqrt(math.prod(shape[1:]))
+        state[key] = value
+    return state
+
+
+def test_official_code_outputs_with_rule_weights(tmp_path):
+    """Rule-made weights written in the released layout, loaded by `load_larsnet(folder)`, separate
+    14 s of stereo as the official code did (plain and alpha-Wiener 2), at >= 60 dB."""
+    ref = reference_file("larsnet-rule-weights.npz")
+    assert "zlib.crc32" in str(ref["rule"])
+    for stem in map(str, ref["stems"]):
+        path = stem_file(tmp_path, stem)
+        path.parent.mkdir(parents=True)
+        torch.save({"model_state_dict": rule_weights(stem, ref["keys"], ref["shapes"])}, path)
+    model = load_larsnet(tmp_path)
+    assert tuple(ref["stems"]) == STEMS
+    assert list(model.nets["kick"].state_dict()) == list(map(str, ref["keys"]))  # the official module tree
+
+    loop = sf.read(str(REFERENCE / "idm-demo-mix.flac"), dtype="float32")[0]
+    left = np.resize(loop, int(ref["input_length"]))
+    mixture = torch.from_numpy(np.stack([left, np.float32(0.7) * np.roll(left, 300)]))
+    for tag, alpha in (("plain", None), ("wiener2", 2.0)):
+        stems = model.separate(mixture, wiener_alpha=alpha or 0.0).numpy()
+        assert stems.shape == (5, 2, mixture.shape[-1])
+        for stem, ours in zip(STEMS, stems):
+            expected = ref[f"{tag}_{stem}_at_index"]
+            assert snr_db(expected, ours[:, ref["sample_index"]]) >= 60, (tag, stem)
+            np.testing.assert_allclose(np.linalg.norm(ours, axis=-1), ref[f"{tag}_{stem}_norm"], rtol=1e-5)
+
+
 def test_each_unet_has_the_published_size(larsnet):
     counts = [parameter_count(larsnet.nets[s]) for s in STEMS]
     assert len(counts) == 5 and len(set(counts)) == 1
@@ -45,14 +96,14 @@ def test_released_layout_loads_strictly_and_mismatches_are_named(larsnet, releas
     bad = tmp_path / "bad"
     save_released(larsnet, bad)
     state = torch.load(stem_file(bad, "toms"), weights_only=True)["model_state_dict"]
-    state["decoder.0.conv.weights"] = state.pop("decoder.0.conv.weight")
+    state["dec1.conv_trans.weights"] = state.pop("dec1.conv_trans.weight")
     torch.save({"model_state_dict": state}, stem_file(bad, "toms"))
-    with pytest.raises(WeightsError, match=r"toms.*missing 1 tensors \(first decoder.0.conv.weight\); "
-                                           r"unexpected 1 \(first decoder.0.conv.weights\)"):
+    with pytest.raises(WeightsError, match=r"toms.*missing 1 tensors \(first dec1.conv_trans.weight\); "
+                                           r"unexpected 1 \(first dec1.conv_trans.weights\)"):
         load_larsnet(bad)
-    state["decoder.0.conv.weight"] = state.pop("decoder.0.conv.weights")[:, :128]
+    state["dec1.conv_trans.weight"] = state.pop("dec1.conv_trans.weights")[:, :128]
     torch.save({"model_state_dict": state}, stem_file(bad, "toms"))
-    with pytest.raises(WeightsError, match=r"decoder.0.conv.weight has shape \(512, 128, 5, 5\), "
+    with pytest.raises(WeightsError, match=r"dec1.conv_trans.weight has shape \(512, 128, 5, 5\), "
                                            r"the U-Net expects \(512, 256, 5, 5\)"):
         load_larsnet(bad)
     stem_file(bad, "cymbals").unlink()

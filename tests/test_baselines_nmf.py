@@ -106,3 +106,35 @@ def test_template_command_from_one_shots_and_from_stems(tmp_path, stemgmd_data):
     assert (bank.hits["bluebird"] > 0).all()
     proc = run_module("baselines.nmf.templates", tmp_path / "x.pt", "--data", out, "--split", "train_train_kits")
     assert proc.returncode == 2 and "without stems" in proc.stderr and not (tmp_path / "x.pt").exists()
+
+
+def test_stemgmd_single_hits_are_imported_with_the_toms_swapped(tmp_path):
+    """`<kit>/<name>-<n>.wav` as StemGMD's single hits name them: the single hit `hi_tom` is TT_HFT and
+    `low_tom` is TT_HMT (the other way round from the stem folders); take 1 is used."""
+    from data.single_hits import SINGLE_HIT_CLASSES
+    from data.stemgmd import STEM_FOLDERS
+
+    pitches = {"kick": 36, "snare": 38, "hihat_closed": 42, "hihat_open": 46, "hi_tom": 43, "low_tom": 50,
+               "mid_tom": 47, "crash_left": 49, "ride": 51}
+    kit = tmp_path / "Stem_GMD_single_hits" / "heavy"
+    kit.mkdir(parents=True)
+    for name, pitch in pitches.items():
+        sf.write(str(kit / f"{name}-1.wav"), one_shot(pitch, 1), SAMPLE_RATE, subtype="FLOAT")
+        sf.write(str(kit / f"{name}-2.wav"), 0.5 * one_shot(pitch, 1), SAMPLE_RATE, subtype="FLOAT")
+    sf.write(str(kit / "cowbell-1.wav"), one_shot(56, 1), SAMPLE_RATE, subtype="FLOAT")
+    proc = run_module("data.single_hits", kit.parent, tmp_path / "one_shots")
+    assert proc.returncode == 0, proc.stderr
+    assert f"skipped {kit / 'cowbell-1.wav'}: not <name>-<n>" in proc.stderr and "heavy: 9 one-shots" in proc.stdout
+    assert (SINGLE_HIT_CLASSES["hi_tom"], SINGLE_HIT_CLASSES["low_tom"]) == ("TT_HFT", "TT_HMT")
+    assert (STEM_FOLDERS["hi_tom"], STEM_FOLDERS["low_tom"]) == ("TT_HMT", "TT_HFT")
+    for name, code in SINGLE_HIT_CLASSES.items():
+        written = sf.read(str(tmp_path / "one_shots" / "heavy" / f"{CLASS_NAMES[code]}.wav"), dtype="float32")[0]
+        source = sf.read(str(kit / f"{name}-1.wav"), dtype="float32")[0]
+        assert np.array_equal(written, source), name
+    proc = run_module("baselines.nmf.templates", tmp_path / "t.pt", "--one-shots", tmp_path / "one_shots", "-q")
+    assert proc.returncode == 0, proc.stderr
+    templates = TemplateBank.load(tmp_path / "t.pt").for_kit(1)  # heavy is kit id 1
+    low_tom = hit_template(torch.from_numpy(one_shot(50, 1))).float()
+    assert torch.allclose(templates[CLASSES.index("TT_HMT")], low_tom, atol=1e-5)
+    bad = run_module("data.single_hits", tmp_path / "one_shots", tmp_path / "x")
+    assert bad.returncode == 2 and "no single hits found" in bad.stderr and not (tmp_path / "x").exists()

@@ -30,7 +30,11 @@ def test_released_checkpoint_maps_every_tensor(released_file):
     assert len(renamed) == 329  # all but the unused conditioning_vector
     model = InverseDrumMachine()
     assert set(renamed) == set(model.state_dict())
-    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 541939
+    # the envelope's `scale` is a buffer, as in the authors' code (exactly 20.0 after ~400k steps):
+    # 541 938 trainable numbers, not 541 939 as when it was wrongly a parameter
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 541938
+    assert "synth.envelope.scale" in dict(model.named_buffers())
+    assert renamed["synth.envelope.scale"].item() == 20.0
 
 
 def test_every_table_rule_is_used(released_file):

@@ -93,3 +93,18 @@ def test_dataset_errors_name_the_problem(stemgmd_data, tmp_path):
         CropDataset(out, "train_train_kits", stems=True)
     with pytest.raises(FileNotFoundError, match="no manifest here"):
         CropDataset(tmp_path)
+
+
+def test_items_sampling_takes_every_item_once_per_epoch(stemgmd_data):
+    out, _ = stemgmd_data
+    splits = ["eval_session_train_kits", "eval_session_test_kits", "val_train_kits"]
+    ds = CropDataset(out, splits, seconds=1.0, seed=1, sampling="items")
+    assert len(ds) == len(ds.rows) == 3  # the released run's epoch: one crop per item
+    orders = {tuple(ds.crop(i, epoch)[0] for i in range(len(ds))) for epoch in range(8)}
+    assert all(sorted(order) == [0, 1, 2] for order in orders) and len(orders) > 1  # a new order each epoch
+    longer = CropDataset(out, splits, seconds=1.0, seed=1, sampling="items", crops_per_epoch=7)
+    items = [longer.crop(i, 0)[0] for i in range(7)]
+    assert sorted(items[:3]) == sorted(items[3:6]) == [0, 1, 2]
+    assert len(CropDataset(out, splits, seconds=1.0, sampling="items", max_crops=2)) == 2
+    with pytest.raises(ValueError, match="sampling must be one of items, duration"):
+        CropDataset(out, splits, sampling="uniform")

@@ -78,10 +78,19 @@ def test_silent_references_are_excluded_or_zero():
     assert excluded["silent"] and math.isnan(excluded["nsdr"]) and math.isnan(excluded["si_sdr"])
     assert excluded["segments"] == 0
     assert excluded["pes"] == pytest.approx(np.mean(frame_energy_db(leak)))
+    assert excluded["pes_silent"] == excluded["pes"]  # the silent references' own summary column
     zero = score_stem(silent, leak, silent="zero")
     assert zero["nsdr"] == 0.0 and zero["si_sdr"] == 0.0 and zero["pes"] == excluded["pes"]
     quiet = 0.004 * sine(100)  # energy 0.35 > 1e-4: not silent
-    assert not score_stem(quiet, leak)["silent"]
+    assert not score_stem(quiet, leak)["silent"] and math.isnan(score_stem(quiet, leak)["pes_silent"])
+    # LSD against a silent reference measures leakage alone: 0 for exact zeros, ~2 for -100 dBFS
+    # noise, 10.8 for -60 dBFS; under `exclude` it is NaN like the SDRs, under `zero` it is kept
+    noise = np.random.default_rng(1).standard_normal(N)
+    assert lsd(silent, np.zeros(N)) == 0.0
+    assert lsd(silent, 1e-5 * noise) == pytest.approx(2.0, abs=0.3)
+    assert lsd(silent, 1e-3 * noise) == pytest.approx(10.8, abs=0.3)
+    assert math.isnan(excluded["lsd"]) and math.isnan(score_stem(silent, 1e-3 * noise)["lsd"])
+    assert score_stem(silent, 1e-3 * noise, silent="zero")["lsd"] == pytest.approx(10.8, abs=0.3)
     with pytest.raises(ValueError, match="silent must be"):
         score_stem(silent, leak, silent="drop")
 

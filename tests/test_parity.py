@@ -1,5 +1,7 @@
 """Every stage of the released model against the authors' implementation's outputs (seed 1234)."""
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from idm.masking import ratio_mask
 from idm.peaks import default_peak_params, peak_pick
 from idm.synth import inference_noise
 
-from conftest import snr_db
+from conftest import assert_matches_at_positions
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,9 @@ def _diff(stages, reference, name):
 
 
 def test_noise_block_is_the_specified_generator(stages, reference):
-    assert _diff(stages, reference, "noise") == 0
+    noise = stages["noise"].numpy()
+    assert noise.shape == (9, 1, 44100) and noise.dtype == np.float32
+    assert hashlib.sha256(noise.tobytes()).hexdigest() == str(reference["noise_sha256"])
 
 
 def test_encoder_heads(stages, reference):
@@ -43,22 +47,26 @@ def test_encoder_heads(stages, reference):
 
 
 def test_onset_grid_identical(stages, reference):
-    assert np.array_equal(stages["onsets"].numpy(), reference["onsets"])
-    assert reference["onsets"].sum() > 50
+    onsets = stages["onsets"][0].numpy()
+    assert onsets.shape[-1] == reference["n_frames"]
+    assert np.array_equal(np.argwhere(onsets > 0), reference["onset_frames"])
+    assert len(reference["onset_frames"]) > 50
 
 
 def test_one_shots(stages, reference):
-    assert _diff(stages, reference, "samples") < 1e-5
+    samples = stages["samples"][0].numpy()
+    assert np.abs(samples[:, reference["samples_index"]] - reference["samples_at_index"]).max() < 1e-5
+    assert_matches_at_positions(samples, reference, "samples", min_snr_db=80)
 
 
 def test_synthesised_stems(stages, reference):
-    assert _diff(stages, reference, "synth_stems") < 1e-4
+    stems = stages["synth_stems"][0].numpy()
+    assert stems.shape[-1] == reference["length"]
+    assert np.abs(stems[:, reference["synth_stems_index"]] - reference["synth_stems_at_index"]).max() < 1e-4
+    assert_matches_at_positions(stems, reference, "synth_stems", min_snr_db=60)
 
 
 def test_separated_stems(stages, reference):
-    ours, ref = stages["separated"].numpy()[0], reference["separated"][0]
-    for k, name in enumerate(CLASSES):
-        if np.any(ref[k]):
-            assert snr_db(ref[k], ours[k]) >= 50, name
-        else:
-            assert not np.any(ours[k]), f"{name} should be exactly silent"
+    separated = stages["separated"][0].numpy()
+    assert separated.shape[-1] == reference["length"]
+    assert_matches_at_positions(separated, reference, "separated", min_snr_db=50, norm_rtol=1e-3)

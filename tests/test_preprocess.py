@@ -13,6 +13,8 @@ import torch
 import torchaudio.functional as AF
 
 from conftest import run_module
+from data.datasets import ClipDataset
+from data.manifest import read_manifest, select
 
 # The 22-pitch GMD table, written out here from the issue so the test does not read the code's copy.
 GMD_TABLE = {36: "KD", 38: "SD", 37: "SD", 40: "SD", 42: "HH_CHH", 22: "HH_CHH", 44: "HH_CHH",
@@ -66,6 +68,16 @@ def test_manifest_and_splits(stemgmd_data):
     assert [i for i, r in rows.items() if not r["stems"]] == [next(iter(expected))]
     missing = {i: r["missing_stems"] for i, r in rows.items() if r["missing_stems"]}
     assert missing == {"drummer1/session2/1_rock-groove1_126_beat_4-4/brooklyn": "CY_RD"}
+    # the test splits hold their eval_session items (GMD labels them test; only training left them
+    # out), so the eval_session splits are subsets of them, and the report counts them in both
+    listed = read_manifest(out)
+    for group in ("train_kits", "test_kits"):
+        subset = [r["id"] for r in select(listed, f"eval_session_{group}")]
+        assert len(subset) == 1 and [r["id"] for r in select(listed, f"test_{group}")] == subset
+        assert len(ClipDataset(out, f"test_{group}")) == 1
+    for split, n in (("train_train_kits", 1), ("val_train_kits", 1), ("test_train_kits", 1), ("test_test_kits", 1),
+                     ("eval_session_train_kits", 1), ("eval_session_test_kits", 1)):
+        assert f"\n  {split:<26}{n:>8}\n" in stdout
     assert "stem files absent (taken as silent): CY_RD 1x" in stdout
     assert "resampling 48000 Hz -> 44100 Hz: 1 files" in stdout
     assert (out / "report.txt").read_text() in stdout

@@ -36,12 +36,15 @@ def test_own_folder_becomes_a_dataset(tmp_path):
     sf.write(str(lib / "c.wav"), bursts(2.0, 44100, 1, 2)[:, 0], 44100)  # no annotation
     sf.write(str(lib / "d.wav"), bursts(7.0, 44100, 1, 3)[:, 0], 44100)
     (lib / "d.txt").write_text("1.0 KD\n")
+    (lib / "e.wav").symlink_to(tmp_path / "elsewhere.wav")  # a broken link: reported, not used
     (tmp_path / "labels.csv").write_text("file,kit,split\na.wav,studio,train\nlive/b.flac,garage,val\n")
     out = tmp_path / "out"
     proc = run_module("data.preprocess", "folder", lib, out, "--labels", tmp_path / "labels.csv", "--kit", "studio",
                       "--val-fraction", "0")
     assert proc.returncode == 0, proc.stderr
     assert f"{lib / 'c.wav'}: no annotation file (c{{.tsv,.txt,.mid,.midi}})" in proc.stdout
+    assert (f"{lib / 'e.wav'}: a broken symbolic link (to {tmp_path / 'elsewhere.wav'}, which does not exist)"
+            in proc.stdout)
     assert "MIDI notes dropped (pitch outside the GMD table): 39 (1x)" in proc.stdout
     assert "onsets after the end of the audio (dropped): 1" in proc.stdout
     rows = {r["id"]: r for r in read_manifest(out)}

@@ -11,9 +11,9 @@ from trainer.config import load_config
 from conftest import REPO
 
 MICRO = ["model.encoder_depths=[1,1,1,1]", "model.synth_channels=4", "model.synth_layers=3",
-         "model.synth_kernel=3", "model.one_shot_length=2205", "data.crop_seconds=1.0", "data.val_crops=4",
-         "data.workers=0", "train.device=cpu", "log.every=1", "log.val_every=2", "log.checkpoint_every=2",
-         "log.media_every=0"]
+         "model.synth_kernel=3", "model.one_shot_length=2205", "data.crop_seconds=1.0",
+         "data.sampling=duration", "data.val_crops=4", "data.workers=0", "train.device=cpu", "log.every=1",
+         "log.val_every=2", "log.checkpoint_every=2", "log.media_every=0"]
 """A very small IDM on 1 s crops of the generated StemGMD data: seconds per step on a laptop."""
 
 

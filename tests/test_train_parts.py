@@ -8,6 +8,7 @@ import torch
 
 from conftest import REPO, run_module
 from idm.constants import CLASSES
+from idm.model import InverseDrumMachine
 from trainer.batches import StepSampler, example_randomness, slots
 from trainer.config import Config, ConfigError, load_config
 from trainer.objective import RESOLUTIONS, idm_loss, mrstft
@@ -17,14 +18,29 @@ from trainer.optim import lr_at
 def test_paper_config_is_the_released_training():
     config = load_config(REPO / "configs" / "idm_stemgmd.yaml")
     assert config.to_dict() == Config().to_dict()  # the file spells out every default
-    m, d, o, opt, t = config.model, config.data, config.objective, config.optim, config.train
+    m, d, o, opt, t, log = config.model, config.data, config.objective, config.optim, config.train, config.log
     assert (m.n_classes, m.n_kits, m.encoder_dims, m.encoder_depths) == (9, 6, (4, 8, 16, 32), (3, 3, 9, 3))
     assert (m.synth_channels, m.synth_layers, m.synth_kernel, m.one_shot_length) == (48, 12, 15, 44100)
     assert (d.crop_seconds, d.train_split, d.val_split) == (6.0, "train_train_kits", "val_train_kits")
     assert (o.teacher_forcing, o.onset_weight, o.kit_weight) == ("sigmoid", 10.0, 1.0)
     assert (o.gain_probability, o.gain_min, o.gain_max) == (0.8, 0.3, 1.0)
-    assert (opt.optimizer, opt.lr, opt.clip_grad_norm, opt.schedule) == ("adam", 0.005, 1.0, "constant")
-    assert (t.batch_size, t.steps) == (33, 400_000)
+    assert (opt.optimizer, opt.lr, opt.betas, opt.clip_grad_norm, opt.schedule) == \
+        ("adam", 0.005, (0.9, 0.999), 1.0, "constant")
+    # the released run's resolved config: batch 7 on one GPU, fp32, seed 1964, 400k steps, an epoch
+    # of one crop per training item, validation (and checkpoint selection) once per epoch on at most
+    # 250 batches of 7
+    assert (t.batch_size, t.accumulate, t.amp, t.seed, t.steps) == (7, 1, "off", 1964, 400_000)
+    assert (d.sampling, d.crops_per_epoch, d.val_crops) == ("items", 0, 250 * 7)
+    assert (log.val_every, log.checkpoint_every) == (0, 0)
+
+
+def test_fast_config_differs_from_the_released_run_where_it_says():
+    released, fast = Config().to_dict(), load_config(REPO / "configs" / "idm_stemgmd_fast.yaml").to_dict()
+    differ = {(s, k) for s in released if isinstance(released[s], dict) for k in released[s]
+              if released[s][k] != fast[s][k]}
+    assert differ == {("train", "batch_size"), ("train", "steps"), ("train", "amp"), ("log", "out")}
+    assert fast["train"]["amp"] == "bf16" and fast["optim"]["lr"] == 0.005
+    assert fast["train"]["batch_size"] * fast["train"]["steps"] == 7 * 400_000
 
 
 def test_tiny_config_is_a_smaller_model():
@@ -149,3 +165,24 @@ def test_loss_terms_are_per_example():
     assert torch.allclose(terms["onset_bce"][1], bce)
     assert torch.allclose(terms["loss"], terms["mrstft"] + 10 * terms["onset_bce"] + terms["kit_ce"])
     assert torch.allclose(terms["mrstft"][1:2], mrstft(out["mix_estimate"][1:2], mixture[1:2]))
+
+
+def test_batch_norm_is_synchronised_on_gpus_and_the_cpu_says_it_is_not():
+    from baselines.larsnet import LarsNet
+    from trainer.distributed import Context, rank_seed, sync_batch_norm
+
+    def count(model, kind):
+        return sum(isinstance(m, kind) for m in model.modules())
+
+    net = LarsNet()
+    assert sync_batch_norm(net, Context()) == (net, None)  # one process: nothing to synchronise
+    model, note = sync_batch_norm(net, Context(world_size=2, device=torch.device("cpu")))
+    assert model is net and count(model, torch.nn.SyncBatchNorm) == 0
+    assert note.startswith("note: BatchNorm statistics are per rank on the CPU") and "2 ranks" in note
+    model, note = sync_batch_norm(net, Context(world_size=2, device=torch.device("cuda", 0)))
+    assert note is None and count(model, torch.nn.SyncBatchNorm) == 5 * 13  # input norm, 6 + 6 blocks per net
+    assert list(model.state_dict()) == list(LarsNet().state_dict())  # checkpoints keep the released names
+    idm = InverseDrumMachine(load_config(REPO / "configs" / "tiny.yaml").model)
+    assert sync_batch_norm(idm, Context(world_size=2, device=torch.device("cuda", 0))) == (idm, None)
+    seeds = {rank_seed(1964, r) for r in range(8)}
+    assert len(seeds) == 8 and all(0 <= s < 2 ** 63 for s in seeds) and rank_seed(1964, 0) == rank_seed(1964, 0)

@@ -46,3 +46,22 @@ def test_a_finished_run_is_not_overwritten_and_resume_checks_the_model(stemgmd_d
     assert proc.stderr.strip().splitlines()[-1] == (f"error: data.folder: {tmp_path}/nowhere/manifest.csv: no "
                                                     "manifest here; run `python -m data.preprocess` first")
     assert not (tmp_path / "other").exists()
+
+
+def test_resume_never_replaces_a_better_best_checkpoint(stemgmd_data, tmp_path):
+    """last.pt can predate the best validation (best.pt written after it): resuming from it keeps the
+    lower of the two losses, so a worse validation does not overwrite best.pt."""
+    folder, out = stemgmd_data[0], tmp_path / "run"
+    common = ["train.batch_size=2", "log.val_every=1", "log.checkpoint_every=2"]
+    train_worker(out, micro_config(folder, out, "train.steps=2", *common))
+    best, last = out / "checkpoints" / "best.pt", out / "checkpoints" / "last.pt"
+    blob = torch.load(best, weights_only=True)
+    blob["best_val_loss"] = 0.0  # a model better than anything this run will validate
+    torch.save(blob, best)
+    blob = torch.load(last, weights_only=True)
+    blob["best_val_loss"] = float("inf")  # last.pt knows no validation
+    torch.save(blob, last)
+    kept = best.read_bytes()
+    train_worker(out, micro_config(folder, out, "train.steps=4", *common) + ["--resume"])
+    assert best.read_bytes() == kept
+    assert torch.load(last, weights_only=True)["best_val_loss"] == 0.0

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 import yaml
 
 from baselines.larsnet.model import LarsNetConfig
+from data.datasets import SAMPLINGS
 from idm.config import ModelConfig
 
 
@@ -28,10 +29,14 @@ class DataConfig:
     train_split: str = "train_train_kits"
     val_split: str = "val_train_kits"
     crop_seconds: float = 6.0
+    sampling: str = "items"
+    """`items`: an epoch is one random crop of every training item, in a fresh order (the
+    released run); `duration`: items drawn in proportion to their duration."""
     crops_per_epoch: int = 0
-    """Crops in one epoch; 0: as many as fit end to end in the training audio."""
-    val_crops: int = 512
-    """Fixed random crops of the validation split, the same at every validation."""
+    """Crops in one epoch; 0: one per item (`items`) or as many as fit end to end (`duration`)."""
+    val_crops: int = 1750
+    """Fixed random crops of the validation split, the same at every validation: with `items`
+    one per item, at most this many (0: every item); with `duration` this many."""
     workers: int = 4
     """DataLoader worker processes per rank."""
 
@@ -68,14 +73,14 @@ class OptimConfig:
 @dataclass
 class RunConfig:
     steps: int = 400_000
-    batch_size: int = 33
+    batch_size: int = 7
     """Crops per optimiser step, over all ranks and accumulation micro-steps."""
     accumulate: int = 1
     """Micro-steps per optimiser step (gradient accumulation)."""
-    seed: int = 0
-    amp: str = "auto"
-    """`auto` (bf16 where the GPU supports it, else fp16 with a gradient scaler; off on the CPU),
-    `bf16`, `fp16` or `off`."""
+    seed: int = 1964
+    amp: str = "off"
+    """`off` (fp32, as released), `auto` (bf16 where the GPU supports it, else fp16 with a
+    gradient scaler; off on the CPU), `bf16` or `fp16`."""
     compile: bool = False
     """Compile the model with `torch.compile`."""
     device: str = "auto"
@@ -88,8 +93,10 @@ class LogConfig:
     """Run folder: `config.yaml`, `checkpoints/{last,best}.pt`, `tensorboard/`."""
     every: int = 50
     """Steps between TensorBoard scalar points."""
-    val_every: int = 2000
-    checkpoint_every: int = 2000
+    val_every: int = 0
+    """Steps between validations; 0: once per epoch."""
+    checkpoint_every: int = 0
+    """Steps between writes of `last.pt`; 0: once per epoch."""
     media_clips: int = 3
     """Validation clips whose audio and onset images go to TensorBoard."""
     media_every: int = 20000
@@ -97,15 +104,19 @@ class LogConfig:
 
 
 CHOICES = {
+    ("data", "sampling"): SAMPLINGS,
     ("objective", "teacher_forcing"): ("sigmoid", "plain"),
     ("optim", "optimizer"): ("adam", "adamw"),
     ("optim", "schedule"): ("constant", "cosine", "linear"),
     ("train", "amp"): ("auto", "bf16", "fp16", "off"),
     ("train", "device"): ("auto", "cuda", "cpu"),
 }
-POSITIVE = {("data", "crop_seconds"), ("data", "val_crops"), ("train", "steps"), ("train", "batch_size"),
-            ("train", "accumulate"), ("log", "every"), ("log", "val_every"), ("log", "checkpoint_every"),
+POSITIVE = {("data", "crop_seconds"), ("train", "steps"), ("train", "batch_size"),
+            ("train", "accumulate"), ("log", "every"),
             ("optim", "lr")}
+NON_NEGATIVE = {("data", "crops_per_epoch"), ("data", "val_crops"), ("log", "val_every"),
+                ("log", "checkpoint_every")}
+"""0 means a default (see each key)."""
 
 
 MODEL_CONFIGS = {"idm": ModelConfig, "larsnet": LarsNetConfig}
@@ -183,6 +194,8 @@ def _section(cls, values: dict, name: str):
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(CHOICES[name, key])}")
         if (name, key) in POSITIVE and not value > 0:
             raise ConfigError(f"{where}: must be positive, got {value!r}")
+        if (name, key) in NON_NEGATIVE and value < 0:
+            raise ConfigError(f"{where}: must be 0 or more, got {value!r}")
         kwargs[key] = value
     try:
         return cls(**kwargs)

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -121,3 +122,20 @@ def synced_peak(ctx: Context):
         local = x.abs().amax()
         return _GlobalMax.apply(local, ctx.peak_group) if ctx.distributed else local
     return peak
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """A seed of its own for each rank's global generators (dropout masks), derived from the run's seed."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def sync_batch_norm(model: torch.nn.Module, ctx: Context):
+    """Under DDP on GPUs, BatchNorm layers become SyncBatchNorm: statistics over the whole global
+    batch, as one process would compute them. Returns (model, a note saying what differs, or None):
+    SyncBatchNorm needs GPUs, so gloo ranks on the CPU normalise over their own crops."""
+    if not ctx.distributed or not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model, None
+    if ctx.device.type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model), None
+    return model, (f"note: BatchNorm statistics are per rank on the CPU (SyncBatchNorm needs GPUs): each of the "
+                   f"{ctx.world_size} ranks normalises over its own share of the batch")

@@ -72,3 +72,8 @@ def load(path) -> dict:
     if state.get("format") != OUR_FORMAT or missing:
         raise ValueError(f"{path}: not a training checkpoint (missing {', '.join(missing) or 'format'})")
     return state
+
+
+def best_val_loss(path) -> float:
+    """The validation loss recorded in the training checkpoint at `path`."""
+    return float(load(path)["best_val_loss"])

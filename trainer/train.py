@@ -52,13 +52,19 @@ class Trainer:
         try:
             self.train_set = CropDataset(config.data.folder, config.data.train_split, config.data.crop_seconds,
                                          seed=run.seed, crops_per_epoch=config.data.crops_per_epoch or None,
-                                         stems=self.task.stems)
+                                         stems=self.task.stems, sampling=config.data.sampling)
             self.val_set = validation_set(config.data, stems=self.task.stems)
         except (OSError, ValueError) as exc:
             raise TrainError(f"data.folder: {exc}") from None
 
         torch.manual_seed(run.seed)  # the same initial weights on every rank
-        self.model = self.task.build(config.model).to(ctx.device)
+        self.model, note = distributed.sync_batch_norm(self.task.build(config.model), ctx)
+        self.model = self.model.to(ctx.device)
+        if note and ctx.main:
+            print(note, file=sys.stderr)
+        # then each rank its own stream, so that dropout masks differ between ranks as between the
+        # examples of one process's batch (IDM draws its randomness from per-example generators)
+        torch.manual_seed(distributed.rank_seed(run.seed, ctx.rank))
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
         self.amp = amp_dtype(run.amp, ctx.device)
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp == torch.float16)
@@ -90,6 +96,12 @@ class Trainer:
         if self.scaler.is_enabled() and saved.get("scaler"):
             self.scaler.load_state_dict(saved["scaler"])
         self.step, self.best_val_loss = int(saved["step"]), float(saved["best_val_loss"])
+        best = self.checkpoints / state.BEST
+        if best.exists():  # it may hold a better model than `path` knew of: never replace it by a worse one
+            try:
+                self.best_val_loss = min(self.best_val_loss, state.best_val_loss(best))
+            except ValueError as exc:
+                raise TrainError(str(exc)) from None
         if len(saved["rng"]) == self.ctx.world_size:
             state.set_rng_state(saved["rng"][self.ctx.rank])
         elif self.ctx.main:
@@ -113,6 +125,9 @@ class Trainer:
                             collate_fn=collate, pin_memory=ctx.device.type == "cuda",
                             generator=torch.Generator())  # leaves the global generators alone
         val_loader = validation_loader(self.val_set, ctx, self.micro_batch, cfg.data.workers)
+        # 0: once per epoch, as the released run validated and checkpointed
+        self.val_every = cfg.log.val_every or sampler.steps_per_epoch
+        checkpoint_every = cfg.log.checkpoint_every or sampler.steps_per_epoch
         batches = iter(loader)
         # loss of each micro-step: the sum of its examples' losses, scaled so that DDP's average over
         # ranks and the sum over micro-steps give the mean over the global batch
@@ -154,11 +169,11 @@ class Trainer:
                 window.zero_()
                 window_time = 0.0
             improved = False
-            if self.step % cfg.log.val_every == 0 or self.step == run.steps:
+            if self.step % self.val_every == 0 or self.step == run.steps:
                 improved = self.run_validation(val_loader, bar)
-            if self.step % cfg.log.checkpoint_every == 0 or self.step == run.steps or improved:
+            if self.step % checkpoint_every == 0 or self.step == run.steps or improved:
                 self.save_checkpoints(sampler.epoch_of(self.step),
-                                      last=self.step % cfg.log.checkpoint_every == 0 or self.step == run.steps,
+                                      last=self.step % checkpoint_every == 0 or self.step == run.steps,
                                       best=improved)
         bar.close()
         if ctx.main:
@@ -192,7 +207,7 @@ class Trainer:
             for name, value in metrics.items():
                 self.writer.add_scalar(f"val/{name}", value, self.step)
             log = self.config.log
-            first = self.step <= log.val_every
+            first = self.step <= self.val_every
             if log.media_every and log.media_clips and (first or self.step % log.media_every == 0):
                 self.task.log_media(self.writer, self.model, self.val_set, log.media_clips, self.step,
                                     with_mixture=first)

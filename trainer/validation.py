@@ -1,7 +1,8 @@
 """Validation: the loss terms, peak-picked onset F-measure per class and kit accuracy.
 
-The validation set is `data.val_crops` random crops of the validation split, drawn once
-from a fixed seed, so every validation of every run sees the same audio. Each rank takes
+The validation set is random crops of the validation split (one per item, at most
+`data.val_crops`, with `items` sampling; `data.val_crops` with `duration`), drawn once from a
+fixed seed, so every validation of every run sees the same audio. Each rank takes
 every `world_size`-th crop and the sums are added over the ranks. The model runs as in
 training (teacher-forced loss, the config's drive) with the fixed inference noise, and the
 synthesiser is normalised per example, so a crop's numbers do not depend on its batch.
@@ -28,8 +29,12 @@ VAL_SEED = 0
 
 
 def validation_set(data, stems: bool = False) -> CropDataset:
-    return CropDataset(data.folder, data.val_split, seconds=data.crop_seconds, seed=VAL_SEED,
-                       crops_per_epoch=data.val_crops, stems=stems)
+    if data.sampling == "items":  # one crop per item, at most val_crops
+        sizes = dict(max_crops=data.val_crops or None)
+    else:
+        sizes = dict(crops_per_epoch=data.val_crops or None)
+    return CropDataset(data.folder, data.val_split, seconds=data.crop_seconds, seed=VAL_SEED, stems=stems,
+                       sampling=data.sampling, **sizes)
 
 
 def validation_loader(dataset, ctx, batch_size: int, workers: int) -> DataLoader:

@@ -1,11 +1,13 @@
 """LarsNet's U-Net (Mezza et al. 2024): one per stem, stereo magnitudes in, a soft mask out.
 
-Input (B, 2, 2048, frames) magnitudes. A BatchNorm over the 2048 frequency bins (bins as the
-norm's channels), then six encoder blocks [Conv2d 5x5 stride 2 -> BatchNorm -> LeakyReLU(0.2)]
-whose pre-normalisation conv outputs are the skips; six decoder blocks [ConvTranspose2d 5x5
-stride 2 -> ReLU -> BatchNorm (-> Dropout 0.5 in the first three)], each but the first fed
-with the previous output concatenated with the mirrored skip; a Conv2d(2, 2, 4x4, dilation 2)
-mask head and a sigmoid. Frequency and frames must be multiples of 64.
+The module tree is the official code's, so the released `.pth` files load strictly:
+`input_norm` (a BatchNorm over the 2048 frequency bins, bins as the norm's channels);
+`enc1..enc6`, each `conv` (Conv2d 5x5 stride 2) then `bn` and LeakyReLU(0.2), the conv
+output before `bn` kept as the skip; `dec1..dec6`, each `conv_trans` (ConvTranspose2d 5x5
+stride 2) -> ReLU -> `bn` (-> Dropout 0.5 in the first three); `mask_layer.0`, a Conv2d(2, 2,
+4x4, dilation 2), then a sigmoid. `dec1` takes enc6's conv output; each later decoder takes
+the SKIP FIRST, `cat([skip, upsampled])` (the other order fits the same weights and gives
+other masks). Frequency and frames must be multiples of 64.
 """
 
 import torch
@@ -14,31 +16,30 @@ from torch import nn
 CHANNELS = (16, 32, 64, 128, 256, 512)
 BINS = 2048
 """Frequency bins the net sees (the STFT's 2049 less the Nyquist bin)."""
+DROPOUT = 0.5
 
 
 class EncoderBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 5, stride=2, padding=2)
-        self.norm = nn.BatchNorm2d(c_out)
-        self.act = nn.LeakyReLU(0.2)
+        self.bn = nn.BatchNorm2d(c_out)
 
     def forward(self, x: torch.Tensor) -> tuple:
-        """(activated output, skip = the conv output)."""
+        """(activated output, skip = the conv output before the norm)."""
         skip = self.conv(x)
-        return self.act(self.norm(skip)), skip
+        return nn.functional.leaky_relu(self.bn(skip), 0.2), skip
 
 
 class DecoderBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, dropout: bool):
         super().__init__()
-        self.conv = nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1)
-        self.act = nn.ReLU()
-        self.norm = nn.BatchNorm2d(c_out)
-        self.dropout = nn.Dropout(0.5) if dropout else nn.Identity()
+        self.conv_trans = nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1)
+        self.bn = nn.BatchNorm2d(c_out)
+        self.dropout = nn.Dropout(DROPOUT) if dropout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.norm(self.act(self.conv(x))))
+        return self.dropout(self.bn(torch.relu(self.conv_trans(x))))
 
 
 class UNet(nn.Module):
@@ -48,19 +49,25 @@ class UNet(nn.Module):
         super().__init__()
         self.input_norm = nn.BatchNorm2d(BINS)
         widths = (channels,) + CHANNELS
-        self.encoder = nn.ModuleList(EncoderBlock(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]), 1):
+            self.add_module(f"enc{i}", EncoderBlock(a, b))
         ins = [CHANNELS[-1]] + [2 * c for c in CHANNELS[-2::-1]]  # 512, 512, 256, 128, 64, 32
         outs = list(CHANNELS[-2::-1]) + [channels]  # 256, 128, 64, 32, 16, 2
-        self.decoder = nn.ModuleList(DecoderBlock(a, b, dropout=i < 3) for i, (a, b) in enumerate(zip(ins, outs)))
-        self.mask = nn.Conv2d(channels, channels, 4, dilation=2, padding=3)
+        for i, (a, b) in enumerate(zip(ins, outs), 1):
+            self.add_module(f"dec{i}", DecoderBlock(a, b, dropout=i <= 3))
+        self.mask_layer = nn.Sequential(nn.Conv2d(channels, channels, 4, dilation=2, padding=3), nn.Sigmoid())
+        self.depth = len(CHANNELS)
+
+    def block(self, kind: str, i: int) -> nn.Module:
+        return getattr(self, f"{kind}{i}")
 
     def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(magnitude.transpose(1, 2)).transpose(1, 2)
         skips = []
-        for block in self.encoder:
-            x, skip = block(x)
+        for i in range(1, self.depth + 1):
+            x, skip = self.block("enc", i)(x)
             skips.append(skip)
-        x = self.decoder[0](skips[-1])  # the decoder starts from the last conv output
-        for block, skip in zip(self.decoder[1:], skips[-2::-1]):
-            x = block(torch.cat([x, skip], 1))
-        return torch.sigmoid(self.mask(x))
+        x = self.dec1(skips[-1])  # the decoder starts from the last conv output
+        for i, skip in zip(range(2, self.depth + 1), skips[-2::-1]):
+            x = self.block("dec", i)(torch.cat([skip, x], 1))
+        return self.mask_layer(x)
