@@ -48,7 +48,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--input", default=str(DEFAULT_INPUT), help="audio file (default: the shared demo loop)")
+    parser.add_argument("--input", default=str(DEFAULT_INPUT), help="audio file (default: the demo loop)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     print(f"machine: {describe(device)}; {torch.get_num_threads()} torch threads")

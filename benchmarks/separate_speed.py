@@ -23,7 +23,7 @@ from idm.peaks import default_peak_params, peak_pick
 from idm.synth import inference_noise
 from machine import cpu_name
 
-DEFAULT_INPUT = Path(__file__).resolve().parents[1].parent / "shared" / "audio" / "idm-demo-mix.wav"
+DEFAULT_INPUT = Path(__file__).resolve().parents[1] / "tests" / "reference" / "idm-demo-mix.flac"
 
 
 def timed(fn):
@@ -47,7 +47,7 @@ def stage_times(model, path, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", default=str(DEFAULT_INPUT), help="audio file (default: the shared demo loop)")
+    parser.add_argument("--input", default=str(DEFAULT_INPUT), help="audio file (default: the demo loop)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default="idm-44-train-kits")

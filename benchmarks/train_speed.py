@@ -1,7 +1,7 @@
 """Training throughput of a config: steps/s, crops/s, peak memory, and where a step's time goes.
 
     python benchmarks/train_speed.py [--config configs/idm_stemgmd.yaml] [--batch N] [--runs 3]
-                                     [--device auto|cpu|cuda] [--amp auto|bf16|fp16|off]
+                                     [--device auto|cpu|cuda] [--amp auto|bf16|fp16|off] [--recompute]
 
 One step is what the trainer does for one optimiser step on one process: the gain and
 noise of each example, the teacher-forced forward under autocast, the IDM loss, backward,
@@ -14,7 +14,8 @@ BCE, CE) and the optimiser (clipping and Adam). Peak memory: `max_memory_allocat
 GPU, the process's peak resident set (ru_maxrss) on the CPU.
 
 Defaults: batch 1 on the CPU (the paper config takes tens of seconds per crop there) and
-the paper's 33 on a GPU, with AMP as the config says (bf16 on recent GPUs).
+the config's batch on a GPU (7 for the released run), with AMP as the config says (off, fp32,
+for the released run; bf16 for configs/idm_stemgmd_fast.yaml).
 """
 
 import argparse
@@ -64,6 +65,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), help="default: the config's train.amp")
+    parser.add_argument("--recompute", action="store_true",
+                        help="recompute the synthesiser's blocks in backward (train.recompute_synth)")
     args = parser.parse_args()
 
     config = load_config(args.config)
@@ -74,6 +77,7 @@ def main() -> None:
     mc, objective = config.model, config.objective
     torch.manual_seed(0)
     model = InverseDrumMachine(mc).to(device).train()
+    model.synth.recompute = args.recompute or config.train.recompute_synth
     optimizer = build_optimizer(model.parameters(), config.optim)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     t = int(config.data.crop_seconds * SAMPLE_RATE)
@@ -157,7 +161,8 @@ def main() -> None:
     total = sum(stages.values())
 
     print(f"config: {args.config}; batch {batch} x {config.data.crop_seconds:g} s crops; "
-          f"AMP {amp if amp is not None else 'off'}; {sum(p.numel() for p in model.parameters())} parameters")
+          f"AMP {amp if amp is not None else 'off'}; {sum(p.numel() for p in model.parameters())} parameters; "
+          f"synthesiser recomputed in backward: {'yes' if model.synth.recompute else 'no'}")
     print(f"machine: {describe(device)}; {torch.get_num_threads()} torch threads")
     print(f"step: {step_time:.3f} s median of {args.runs} -> {1 / step_time:.3f} steps/s, "
           f"{batch / step_time:.2f} crops/s; peak memory {peak}")

@@ -29,12 +29,13 @@ from tqdm import tqdm
 from idm.constants import SAMPLE_RATE
 from idm.files import atomic_path, write_text_if_changed
 from idm.separate import segment_samples
+from idm.stems import fold_stems
 
 from .plots import bar_plot, example_plot
 from .report import markdown, summarize_separation, summarize_transcription
 from .score import outputs_in_space, score_track
 from .separation import SCORING_VERSION, SEPARATION_METRICS, SILENT_MODES
-from .spaces import SPACES, fold_onsets, fold_stems
+from .spaces import SPACES, fold_onsets
 from .systems import build_system, describe, parse_system, system_identity, system_key, system_names
 from .tracks import open_tracks
 from .transcription import TRANSCRIPTION_METRICS, WINDOW

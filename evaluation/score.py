@@ -3,9 +3,10 @@
 import torch
 
 from idm.masking import ratio_mask
+from idm.stems import fold_stems
 
 from .separation import score_stem
-from .spaces import fold_onsets, fold_stems, stem_names
+from .spaces import fold_onsets, stem_names
 from .systems import Estimate
 from .tracks import Track
 from .transcription import WINDOW, score_onsets

@@ -5,10 +5,9 @@ group, onsets of those classes merged into one sorted list.
 """
 
 import numpy as np
-import torch
 
 from idm.constants import CLASSES
-from idm.stems import fold, stem_layout
+from idm.stems import stem_layout
 
 SPACES = (5, 9)
 """Class spaces scored, by their number of stems; 5 is the headline."""
@@ -17,15 +16,6 @@ SPACES = (5, 9)
 def stem_names(space: int) -> tuple:
     """Stem names of a space, in output order (`kick`, `snare`, ... as `idm separate` names them)."""
     return tuple(stem_layout(space))
-
-
-def fold_stems(stems: torch.Tensor, space: int) -> torch.Tensor:
-    """Stems (..., 9, T) in CLASSES order, or (..., S, T) already in `space` -> (..., S, T)."""
-    if stems.shape[-2] == space:
-        return stems
-    if stems.shape[-2] != len(CLASSES):
-        raise ValueError(f"stems of {stems.shape[-2]} classes cannot be folded into {space} stems")
-    return fold(stems, stem_layout(space))
 
 
 def fold_onsets(onsets: dict, space: int) -> dict:

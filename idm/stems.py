@@ -34,3 +34,12 @@ def select_stems(layout: dict, names=None) -> dict:
 def fold(stems: torch.Tensor, layout: dict) -> torch.Tensor:
     """Class stems (..., K, T) -> the layout's stems (..., S, T), each the sum of its classes."""
     return torch.stack([stems[..., list(idx), :].sum(-2) for idx in layout.values()], dim=-2)
+
+
+def fold_stems(stems: torch.Tensor, space: int) -> torch.Tensor:
+    """Stems (..., 9, T) in CLASSES order, or (..., S, T) already in `space` -> (..., S, T)."""
+    if stems.shape[-2] == space:
+        return stems
+    if stems.shape[-2] != len(CLASSES):
+        raise ValueError(f"stems of {stems.shape[-2]} classes cannot be folded into {space} stems")
+    return fold(stems, stem_layout(space))

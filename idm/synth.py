@@ -7,6 +7,7 @@ Inference goes through `idm.fast_synth`, which computes the same numbers faster.
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 from .constants import SAMPLE_RATE
@@ -78,12 +79,16 @@ class OneShotSynth(nn.Module):
         )
         self.out_proj = nn.Conv1d(ch, 1, 1)
         self.envelope = DecayEnvelope(config.cond_dim, config.one_shot_length, config.envelope_scale)
+        self.recompute = False
+        """Training: keep only each block's input and recompute the block in backward (the same
+        numbers in a fraction of the memory, for one more forward pass of the blocks)."""
 
     def tcn(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """The un-normalised TCN output (R, 1, N)."""
         h = self.in_proj(noise)
+        recompute = self.recompute and torch.is_grad_enabled()
         for block in self.blocks:
-            h = block(h, cond)
+            h = checkpoint(block, h, cond, use_reentrant=False) if recompute else block(h, cond)
         return self.out_proj(h)
 
     def forward(self, noise: torch.Tensor, cond: torch.Tensor, peak=batch_peak) -> torch.Tensor:

@@ -87,8 +87,8 @@ def test_clips_full_length_fixed_offset_and_stems(stemgmd_data):
 
 def test_dataset_errors_name_the_problem(stemgmd_data, tmp_path):
     out, _ = stemgmd_data
-    with pytest.raises(ValueError, match="no items in split 'test_test_kits'"):
-        CropDataset(out, "test_test_kits")
+    with pytest.raises(ValueError, match="no items in split 'val_test_kits'"):
+        CropDataset(out, "val_test_kits")
     with pytest.raises(ValueError, match="has items without stems"):
         CropDataset(out, "train_train_kits", stems=True)
     with pytest.raises(FileNotFoundError, match="no manifest here"):

@@ -9,7 +9,8 @@ import torch
 
 from evaluation.metrics import frame_energy_db, lsd, nsdr, pes_eps, si_sdr
 from evaluation.separation import score_stem
-from evaluation.spaces import fold_onsets, fold_stems, stem_names
+from evaluation.spaces import fold_onsets, stem_names
+from idm.stems import fold_stems
 from evaluation.transcription import pooled, score_onsets
 
 N = 44100

@@ -106,6 +106,12 @@ def test_a_folder_of_tracks_is_scored_in_its_class_spaces(tmp_path):
     silent_snare = next(r for r in result["separation"] if r["space"] == 5 and r["stem"] == "snare"
                         and r["metric"] == "si_sdr")
     assert silent_snare["n"] == 1 and silent_snare["n_silent"] == 1  # track b's snare is left out and counted
+    assert by[("b", "5", "snare")]["lsd"] == "nan" and float(by[("a", "5", "snare")]["lsd"]) >= 0
+    leak = next(r for r in result["separation"] if r["space"] == 5 and r["stem"] == "snare"
+                and r["metric"] == "pes_silent" and r["output"] == "masked")
+    assert leak["n"] == 1 and leak["mean"] == float(by[("b", "5", "snare")]["pes"])  # its own summary column
+    summary = (out / "summary.md").read_text()
+    assert "## 5 classes, masked: PES of the silent references alone" in summary
 
     with pytest.raises(ValueError, match="no track folders"):
         evaluate(root / "notes", None, ["oracle-irm"], tmp_path / "none", progress=False)

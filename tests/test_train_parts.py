@@ -8,7 +8,7 @@ import torch
 
 from conftest import REPO, run_module
 from idm.constants import CLASSES
-from idm.model import InverseDrumMachine
+from idm.model import InverseDrumMachine, n_frames
 from trainer.batches import StepSampler, example_randomness, slots
 from trainer.config import Config, ConfigError, load_config
 from trainer.objective import RESOLUTIONS, idm_loss, mrstft
@@ -58,7 +58,8 @@ def test_overrides_are_typed_and_checked(tmp_path):
     bad = {"train.stepz=3": "unknown key train.stepz", "trian.steps=3": "unknown section 'trian'",
            "train.steps=many": "train.steps: expected an integer", "train.amp=fp8": "train.amp: 'fp8' is not one",
            "train.batch_size=0": "must be positive", "steps=3": "expected section.key=value",
-           "objective.teacher_forcing=relu": "is not one of sigmoid, plain"}
+           "objective.teacher_forcing=relu": "is not one of sigmoid, plain",
+           "data.val_crops=-1": "data.val_crops: must be 0 or more", "data.sampling=random": "is not one of items"}
     for override, message in bad.items():
         with pytest.raises(ConfigError, match=message):
             load_config(None, [override])
@@ -72,7 +73,7 @@ def test_command_line_config_errors_are_one_line():
     proc = run_module("trainer.train", "--config", REPO / "configs" / "tiny.yaml", "train.stepz=3")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: unknown key train.stepz (keys of train: steps, batch_size, accumulate, " \
-                                  "seed, amp, compile, device)"
+                                  "seed, amp, compile, recompute_synth, device)"
     proc = run_module("trainer.train", "--config", "/nonexistent.yaml")
     assert proc.returncode == 2 and proc.stderr.startswith("error: /nonexistent.yaml: cannot read the config")
 
@@ -186,3 +187,21 @@ def test_batch_norm_is_synchronised_on_gpus_and_the_cpu_says_it_is_not():
     assert sync_batch_norm(idm, Context(world_size=2, device=torch.device("cuda", 0))) == (idm, None)
     seeds = {rank_seed(1964, r) for r in range(8)}
     assert len(seeds) == 8 and all(0 <= s < 2 ** 63 for s in seeds) and rank_seed(1964, 0) == rank_seed(1964, 0)
+
+
+def test_recomputing_the_synthesiser_gives_the_same_gradients():
+    config = load_config(REPO / "configs" / "tiny.yaml").model
+    torch.manual_seed(0)
+    model = InverseDrumMachine(config)
+    x = 0.1 * torch.randn(2, 44100)
+    grid = (torch.rand(2, 9, n_frames(44100, config)) > 0.97).float()
+    noise = torch.randn(18, 1, config.one_shot_length)
+    grads = []
+    for recompute in (False, True):
+        model.synth.recompute = recompute
+        model.zero_grad()
+        model(x, grid, noise)["mix_estimate"].square().mean().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and any(n.startswith("synth.blocks.") for n in grads[0])
+    for name, g in grads[0].items():
+        assert torch.allclose(g, grads[1][name], rtol=1e-5, atol=1e-8), name

@@ -60,6 +60,10 @@ class Trainer:
         torch.manual_seed(run.seed)  # the same initial weights on every rank
         self.model, note = distributed.sync_batch_norm(self.task.build(config.model), ctx)
         self.model = self.model.to(ctx.device)
+        if run.recompute_synth:
+            if not hasattr(self.model, "synth"):
+                raise TrainError(f"train.recompute_synth: the {config.task} task has no synthesiser")
+            self.model.synth.recompute = True
         if note and ctx.main:
             print(note, file=sys.stderr)
         # then each rank its own stream, so that dropout masks differ between ranks as between the

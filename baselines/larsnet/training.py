@@ -8,7 +8,7 @@ stems are duplicated to the nets' channels, as a mono mixture is at separation t
 
 import torch
 
-from evaluation.spaces import fold_stems
+from idm.stems import fold_stems
 
 from .model import HOP, STEMS, stft
 from .unet import BINS
