@@ -84,9 +84,9 @@ class RunConfig:
     compile: bool = False
     """Compile the model with `torch.compile`."""
     recompute_synth: bool = False
-    """IDM: recompute the synthesiser's blocks in backward instead of storing their activations
-    (the same gradients; the memory of a step drops to about a third, its time grows by about a
-    quarter). Lets the released batch of 7 train in fp32 on a 24 GB machine."""
+    """IDM: recompute the synthesiser's blocks in backward instead of storing their activations:
+    the same gradients, about half the peak memory, about a quarter more time per step
+    (docs/training.md). Lets the released batch of 7 train in fp32 on a 24 GB machine."""
     device: str = "auto"
     """`auto` (one CUDA device per local rank when there are GPUs, else the CPU), `cuda` or `cpu`."""
 
