@@ -56,18 +56,14 @@ class UNet(nn.Module):
         for i, (a, b) in enumerate(zip(ins, outs), 1):
             self.add_module(f"dec{i}", DecoderBlock(a, b, dropout=i <= 3))
         self.mask_layer = nn.Sequential(nn.Conv2d(channels, channels, 4, dilation=2, padding=3), nn.Sigmoid())
-        self.depth = len(CHANNELS)
-
-    def block(self, kind: str, i: int) -> nn.Module:
-        return getattr(self, f"{kind}{i}")
 
     def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(magnitude.transpose(1, 2)).transpose(1, 2)
         skips = []
-        for i in range(1, self.depth + 1):
-            x, skip = self.block("enc", i)(x)
+        for i in range(1, len(CHANNELS) + 1):
+            x, skip = getattr(self, f"enc{i}")(x)
             skips.append(skip)
         x = self.dec1(skips[-1])  # the decoder starts from the last conv output
-        for i, skip in zip(range(2, self.depth + 1), skips[-2::-1]):
-            x = self.block("dec", i)(torch.cat([skip, x], 1))
+        for i, skip in zip(range(2, len(CHANNELS) + 1), skips[-2::-1]):
+            x = getattr(self, f"dec{i}")(torch.cat([skip, x], 1))
         return self.mask_layer(x)
