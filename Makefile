@@ -21,7 +21,7 @@ TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --r
 SPLIT ?= eval_session_test_kits
 MODELS ?= idm-44-train-kits oracle-irm
 
-.PHONY: venv demo demo-data preprocess train nmfd-templates eval test bench clean
+.PHONY: venv demo demo-data kits-data preprocess train nmfd-templates eval test bench clean
 
 venv: $(VENV)/.installed
 
@@ -40,10 +40,20 @@ preprocess: venv
 	@test -n "$(STEMGMD)" -a -n "$(OUT)" || { echo "usage: make preprocess STEMGMD=/path/to/StemGMD OUT=/path/to/output [JOBS=$(JOBS)]"; exit 2; }
 	$(BIN)/python -m data.preprocess stemgmd "$(STEMGMD)" "$(OUT)" -j $(JOBS)
 
-# a small StemGMD-shaped set (FluidSynth when installed, else procedural sounds), preprocessed
-demo-data: venv
-	$(BIN)/python -m data.generate demo/stemgmd
-	$(BIN)/python -m data.preprocess stemgmd demo/stemgmd demo/data -j $(JOBS)
+# recorded acoustic kits (apt-get install fluidsynth avldrums.lv2-soundfont hydrogen-drumkits):
+# OUT/stemgmd (a StemGMD-shaped tree), OUT/one_shots, OUT/kits_report.md, and OUT/data preprocessed,
+# with the NMFD templates of the kits' one-shots
+PERFORMANCES ?= 120
+PERFORMANCE_SECONDS ?= 30
+kits-data: venv
+	@test -n "$(OUT)" || { echo "usage: make kits-data OUT=/path/to/output [PERFORMANCES=$(PERFORMANCES)] [PERFORMANCE_SECONDS=$(PERFORMANCE_SECONDS)]"; exit 2; }
+	$(BIN)/python -m data.kits_data "$(OUT)" --performances $(PERFORMANCES) --seconds $(PERFORMANCE_SECONDS)
+	$(BIN)/python -m data.preprocess stemgmd "$(OUT)/stemgmd" "$(OUT)/data" -j $(JOBS)
+	$(BIN)/python -m baselines.nmf.templates "$(OUT)/data/nmfd_templates.pt" --one-shots "$(OUT)/one_shots"
+
+# a small set of recorded kits, preprocessed into demo/data
+demo-data:
+	$(MAKE) kits-data OUT=demo PERFORMANCES=12 PERFORMANCE_SECONDS=8
 
 # e.g. make train CONFIG=configs/tiny.yaml NPROC=2 ARGS="train.steps=100 log.out=runs/try"
 #      make train ARGS=--resume             (continue the run in the config's log.out)

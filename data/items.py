@@ -38,6 +38,8 @@ class Item:
     """{class code: stem file} for an item mixed from stems; empty for a given mixture."""
     mixture_source: str = ""
     keep_stems: bool = False
+    lacks: tuple = ()
+    """Classes the item's kit has no sound for: their onsets are left out of its annotation."""
 
     def sources(self) -> list:
         return sorted(self.stems.values()) + [s for s in (self.mixture_source, self.annotation_source) if s]
@@ -46,7 +48,10 @@ class Item:
         """What the record was made from: each source's path, size and modification time, the
         manifest fields known beforehand (a split that changes in info.csv redoes the item) and options."""
         stat = [(s, *_size_and_mtime(s)) for s in self.sources()]
-        return [stat, self.fields, {"annotation": self.annotation, "keep_stems": self.keep_stems}]
+        options = {"annotation": self.annotation, "keep_stems": self.keep_stems}
+        if self.lacks:
+            options["lacks"] = list(self.lacks)
+        return [stat, self.fields, options]
 
 
 @dataclass
@@ -56,6 +61,8 @@ class Plan:
     items: list = field(default_factory=list)
     not_understood: list = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
+    kits: object = None
+    """The source's `data.kit_table.KitTable`, copied beside the manifest; None for a folder of mixtures."""
 
 
 def _size_and_mtime(path) -> tuple:
@@ -114,7 +121,8 @@ def process_item(out, item: Item) -> dict:
     rows, dropped = read_onset_rows(item.annotation_source, notes.append)
     duration = len(mixture) / SAMPLE_RATE
     late = sum(t >= duration for t, _, _ in rows)
-    rows = sorted_rows(r for r in rows if r[0] < duration)
+    lacking = Counter(c for _, c, _ in rows if c in item.lacks)
+    rows = sorted_rows(r for r in rows if r[0] < duration and r[1] not in item.lacks)
     write_text_if_changed(out / item.annotation, onsets_tsv(rows))
     mixture_path = Path(MIXTURES) / f"{item.id}.wav"
     write_wav(out / mixture_path, mixture)
@@ -130,6 +138,6 @@ def process_item(out, item: Item) -> dict:
                missing_stems=" ".join(c for c in CLASSES if item.stems and c not in item.stems),
                **{f"n_{c}": counts[c] for c in CLASSES})
     record = {"row": row, "dropped_pitches": {str(p): n for p, n in sorted(dropped.items())},
-              "late_onsets": late, "notes": sorted(set(notes)), "signature": item.signature()}
+              "late_onsets": late, "lacking_onsets": dict(sorted(lacking.items())), "notes": sorted(set(notes)), "signature": item.signature()}
     write_text_if_changed(record_path(out, item.id), json.dumps(record, indent=1) + "\n")
     return json.loads(json.dumps(record))

@@ -28,6 +28,7 @@ from idm.onset_files import OnsetFileError
 from .cache import CACHE_DTYPES, build_cache, cache_is_current
 from .gmd import find_info_csv
 from .items import done_record, process_item, source_frames
+from .kit_table import KIT_TABLE, STEMGMD_KIT_TABLE, find_kit_table
 from .manifest import MANIFEST, manifest_text
 from .own import folder_items
 from .stemgmd import SPLITS, check_splits, row_splits, stemgmd_items
@@ -146,7 +147,9 @@ def preprocess(plan, out, jobs: int = 1, cache_dtype: str = "float16", check_spa
     ordered = [records[item.id] for item in plan.items if item.id in records]
     rows = [record["row"] for record in ordered]
     if paper_splits:
-        check_splits(rows)
+        check_splits(rows, plan.kits or STEMGMD_KIT_TABLE)
+    if plan.kits is not None:
+        write_text_if_changed(out / KIT_TABLE, plan.kits.text())
     write_text_if_changed(out / MANIFEST, manifest_text(rows))
     if rows and not cache_is_current(out, cache_dtype):
         build_cache(out, rows, cache_dtype, progress)
@@ -166,6 +169,16 @@ def dataset_report(records, plan, failures) -> str:
     lines += [f"  {s:<26}{by_split[s]:>8}" for s in order]
     by_kit = Counter((r["kit_id"], r["kit"] or "(no kit)") for r in rows)
     lines += ["", "items per kit (kit id):"] + [f"  {k:<22}{i:>4}{n:>8}" for (i, k), n in sorted(by_kit.items())]
+    if plan.kits is not None:
+        lacking = [k for k in plan.kits.kits.values() if k.lacks]
+        lines += ["kits lacking classes (their onsets are left out of those kits' annotations): " + (
+            "; ".join(f"{k.name} {' '.join(k.lacks)}" for k in lacking) if lacking else "none")]
+        dropped_lacking = Counter()
+        for r in records:
+            dropped_lacking.update(r.get("lacking_onsets", {}))
+        if dropped_lacking:
+            lines += ["onsets left out for lacking classes: " + ", ".join(
+                f"{c} {n}" for c, n in sorted(dropped_lacking.items()))]
     lines += ["", "onsets per class:"] + [f"  {c:<8}{sum(r[f'n_{c}'] for r in rows):>10}" for c in CLASSES]
     dropped = Counter()
     for r in records:
@@ -190,7 +203,8 @@ def dataset_report(records, plan, failures) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m data.preprocess", description=__doc__.split("\n\n")[0])
     sources = parser.add_subparsers(dest="source", required=True)
-    gmd = sources.add_parser("stemgmd", help="a StemGMD tree with GMD's info.csv and MIDI files")
+    gmd = sources.add_parser("stemgmd", help="a StemGMD tree with GMD's info.csv and MIDI files (any kits: "
+                                             "a kits.csv at its root names them; see data.kit_table)")
     gmd.add_argument("root", type=Path, help="the StemGMD folder (stem files are found at any depth)")
     gmd.add_argument("--gmd", type=Path, help="GMD's info.csv or its folder (default: searched under ROOT)")
     gmd.add_argument("--stems", choices=("eval", "all", "none"), default="eval",
@@ -230,7 +244,8 @@ def _plan(args, progress: bool):
         info = find_info_csv(info, 0)
     if info is None or not Path(info).is_file():
         raise PreprocessError(f"{args.gmd or args.root}: no GMD info.csv found; pass --gmd /path/to/groove")
-    return stemgmd_items(args.root, info, args.stems, args.keep_unsplit, exclude, progress)
+    return stemgmd_items(args.root, info, args.stems, args.keep_unsplit, exclude, progress,
+                         find_kit_table(args.root))
 
 
 def main(argv=None) -> int:

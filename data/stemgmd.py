@@ -12,11 +12,11 @@ from pathlib import PurePath
 
 from tqdm import tqdm
 
-from idm.constants import TEST_KITS, TRAIN_KITS
 from idm.inputs import audio_files
 
 from .gmd import PerformanceIndex, read_info
 from .items import ANNOTATIONS, Item, Plan
+from .kit_table import STEMGMD_KIT_TABLE, KitTable
 
 STEM_FOLDERS = {
     "kick": "KD",
@@ -30,9 +30,6 @@ STEM_FOLDERS = {
     "ride": "CY_RD",
 }
 """StemGMD stem folder -> class code."""
-
-KIT_IDS = {kit: i for i, kit in enumerate(TRAIN_KITS + TEST_KITS)}
-"""StemGMD kit -> kit id: the training kits 0..5 in the released classifier's order, then the test kits."""
 
 SPLITS = ("train_train_kits", "val_train_kits", "test_train_kits", "test_test_kits",
           "eval_session_train_kits", "eval_session_test_kits")
@@ -56,9 +53,10 @@ def row_splits(row) -> list:
     return [split]
 
 
-def kit_group(kit: str) -> str:
-    """'train_kits' or 'test_kits' for a StemGMD kit, '' for any other name."""
-    return "train_kits" if kit in TRAIN_KITS else "test_kits" if kit in TEST_KITS else ""
+def kit_group(kit: str, kits: KitTable = STEMGMD_KIT_TABLE) -> str:
+    """'train_kits' or 'test_kits' for a kit of the table, '' for any other name."""
+    found = kits.get(kit)
+    return found.kit_group if found else ""
 
 
 def paper_split(gmd_split: str, group: str, eval_session: bool) -> str:
@@ -77,7 +75,7 @@ def paper_split(gmd_split: str, group: str, eval_session: bool) -> str:
     return "test_test_kits" if gmd_split == "test" else ""
 
 
-def check_splits(rows) -> None:
+def check_splits(rows, kits: KitTable = STEMGMD_KIT_TABLE) -> None:
     """Raise ValueError unless the paper's splits are disjoint where they must be.
 
     No performance of train_train_kits may appear in any other split, validation and test
@@ -90,7 +88,7 @@ def check_splits(rows) -> None:
             continue
         performances[split].add((row["drummer"], row["session"], row["performance"]))
         group = "train_kits" if split.endswith("train_kits") else "test_kits"
-        if kit_group(row["kit"]) != group:
+        if kit_group(row["kit"], kits) != group:
             raise ValueError(f"{row['id']}: kit {row['kit']!r} (not one of the {group}) in split {split}")
     pairs = [("train_train_kits", s) for s in SPLITS[1:]] + [("val_train_kits", s) for s in SPLITS[2:]]
     pairs += [(a, b) for a in ("test_train_kits", "test_test_kits")
@@ -118,41 +116,49 @@ class StemFile:
         return STEM_FOLDERS[self.stem]
 
 
-def place_stem_file(path, root) -> tuple:
+def place_stem_file(path, root, kits: KitTable = STEMGMD_KIT_TABLE) -> tuple:
     """(StemFile, '') for a stem file found under `root`, or (None, why it was not understood).
 
-    The kit and the stem are path components equal to a kit and a stem folder name (any
-    case, at any depth); the performance is the file name without its suffix; the drummer
+    The kit and the stem are path components equal to a kit of the table and a stem folder
+    name (any case, at any depth); the performance is the file name without its suffix; the drummer
     is a component `drummer<N>` above the kit and the session the component after it.
     """
     parts = [p.lower() for p in PurePath(path).relative_to(root).parts]
     folders = parts[:-1]
-    kits = [i for i, p in enumerate(folders) if p in KIT_IDS]
+    found = [i for i, p in enumerate(folders) if kits.get(p)]
     stems = [i for i, p in enumerate(folders) if p in STEM_FOLDERS]
-    if len(kits) != 1:
-        return None, "no kit name in the path" if not kits else "more than one kit name in the path"
+    if len(found) != 1:
+        return None, "no kit name in the path" if not found else "more than one kit name in the path"
     if len(stems) != 1:
         return None, "no stem folder name in the path" if not stems else "more than one stem name in the path"
-    drummers = [i for i, p in enumerate(folders[:kits[0]]) if p.startswith("drummer") and p[7:].isdigit()]
+    drummers = [i for i, p in enumerate(folders[:found[0]]) if p.startswith("drummer") and p[7:].isdigit()]
     drummer = folders[drummers[-1]] if drummers else ""
-    session = folders[drummers[-1] + 1] if drummers and drummers[-1] + 1 < kits[0] else ""
-    return StemFile(str(path), PurePath(path).stem, folders[kits[0]], folders[stems[0]], drummer, session), ""
+    session = folders[drummers[-1] + 1] if drummers and drummers[-1] + 1 < found[0] else ""
+    return StemFile(str(path), PurePath(path).stem, folders[found[0]], folders[stems[0]], drummer, session), ""
+
+
+def annotation_name(p, lacks=()) -> str:
+    """Where a performance's annotation goes under the output: one file shared by its kits, and one
+    per set of lacking classes (`<name>.without-TT_LMT.tsv`) for kits that lack some."""
+    suffix = ".without-" + "-".join(lacks) if lacks else ""
+    return f"{ANNOTATIONS}/{p.drummer}/{p.session}/{p.name}{suffix}.tsv"
 
 
 def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool = False, exclude=(),
-                  progress: bool = False) -> Plan:
+                  progress: bool = False, kits: KitTable = STEMGMD_KIT_TABLE) -> Plan:
     """The items (performance x kit) of a StemGMD tree, their stem files and GMD MIDI annotations.
 
     `keep_stems` is 'eval' (items of the evaluation splits), 'all' or 'none'; items in none
     of the paper's splits (train and validation performances with test kits) are skipped
-    unless `keep_unsplit`.
+    unless `keep_unsplit`. The onsets of classes a kit lacks (see `data.kit_table`) are left
+    out of its items' annotations.
     """
     index = PerformanceIndex(read_info(info_csv))
-    plan = Plan()
+    plan = Plan(kits=kits)
     found = {}  # (Performance, kit) -> {class code: path}
     files = audio_files(root, exclude, skipped=lambda *entry: plan.not_understood.append(entry))
     for path in tqdm(files, desc="scanning", unit=" files", disable=not progress):
-        placed, why = place_stem_file(path, root)
+        placed, why = place_stem_file(path, root, kits)
         performance = None
         if placed:
             performance, why = index.find(placed.performance, placed.drummer, placed.session)
@@ -166,8 +172,9 @@ def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool =
         stems[placed.code] = path
     missing_midi = set()
     for (p, kit), stems in sorted(found.items(), key=lambda e: (e[0][0].drummer, e[0][0].session, e[0][0].name,
-                                                                 KIT_IDS[e[0][1]])):
-        group = kit_group(kit)
+                                                                 kits.get(e[0][1]).kit_id)):
+        kit = kits.get(kit)
+        group = kit.kit_group
         split = paper_split(p.split, group, p.eval_session)
         if not split and not keep_unsplit:
             plan.skipped["in none of the paper's splits"] += 1
@@ -177,9 +184,9 @@ def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool =
                 plan.not_understood.append((p.midi, "GMD MIDI file not found (its performance is skipped)"))
                 missing_midi.add(p.midi)
             continue
-        fields = dict(drummer=p.drummer, session=p.session, performance=p.name, kit=kit, kit_id=KIT_IDS[kit],
+        fields = dict(drummer=p.drummer, session=p.session, performance=p.name, kit=kit.name, kit_id=kit.kit_id,
                       kit_group=group, gmd_split=p.split, split=split)
         keep = keep_stems == "all" or (keep_stems == "eval" and split in EVALUATION_SPLITS)
-        plan.items.append(Item(f"{p.drummer}/{p.session}/{p.name}/{kit}", fields, p.midi,
-                               f"{ANNOTATIONS}/{p.drummer}/{p.session}/{p.name}.tsv", stems, keep_stems=keep))
+        plan.items.append(Item(f"{p.drummer}/{p.session}/{p.name}/{kit.name}", fields, p.midi,
+                               annotation_name(p, kit.lacks), stems, keep_stems=keep, lacks=kit.lacks))
     return plan

@@ -108,14 +108,14 @@ class NMFDSystem:
     def skip_reason(self, track: Track):
         if self.problem:
             return self.problem
-        if self.bank is not None and self.bank.for_kit(track.kit_id) is None:
-            return f"the template file has no templates for kit id {track.kit_id}"
+        if self.bank is not None and self.bank.for_kit(track.kit) is None:
+            return f"the template file has no templates for kit {track.kit!r}"
         if self.case.onset_activations and track.onsets is None:
             return "the track has no reference onsets"
         return None
 
     def __call__(self, track: Track) -> Estimate:
-        templates = self.bank.for_kit(track.kit_id) if self.bank is not None else None
+        templates = self.bank.for_kit(track.kit) if self.bank is not None else None
         stems = nmf.separate(track.mixture, self.case.name, templates, track.onsets)
         return Estimate(separated=stems)
 

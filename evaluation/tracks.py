@@ -39,17 +39,18 @@ class Track:
     stems: torch.Tensor  # (9 or 5, T)
     onsets: dict = None  # {class code: sorted times in seconds}, or None when unknown
     kit_id: int = -1  # -1 when unknown
+    kit: str = ""  # the kit's name, '' when unknown
 
     @property
     def space(self) -> int:
         return self.stems.shape[0]
 
 
-def _normalized(track_id, stems: torch.Tensor, onsets, kit_id) -> Track:
+def _normalized(track_id, stems: torch.Tensor, onsets, kit_id, kit: str = "") -> Track:
     mixture = stems.sum(0)
     peak = float(mixture.abs().max())
     scale = 1.0 / peak if peak > 0 else 1.0
-    return Track(track_id, mixture * scale, stems * scale, onsets, kit_id)
+    return Track(track_id, mixture * scale, stems * scale, onsets, kit_id, kit)
 
 
 class PreprocessedTracks:
@@ -65,7 +66,7 @@ class PreprocessedTracks:
     def load(self, i: int) -> Track:
         example = self.clips[i]
         onsets = {c: np.asarray(t, np.float64) for c, t in zip(CLASSES, example["onsets"])}
-        return _normalized(example["id"], example["stems"], onsets, example["kit_id"])
+        return _normalized(example["id"], example["stems"], onsets, example["kit_id"], self.clips.rows[i]["kit"])
 
 
 class TrackFolders:

@@ -92,9 +92,9 @@ def test_template_command_from_one_shots_and_from_stems(tmp_path, stemgmd_data):
     assert set(bank.templates) == {"bluebird", "any"}
     for code, shot in shots.items():
         expected = hit_template(torch.from_numpy(shot)).float()
-        assert torch.allclose(bank.for_kit(6)[CLASSES.index(code)], expected, atol=1e-5)
-    assert bank.for_kit(-1) is not None and bank.for_kit(0) is None
-    assert float(bank.for_kit(6)[CLASSES.index("SD")].abs().max()) == 0  # no hit: NMFD starts it at random
+        assert torch.allclose(bank.for_kit("bluebird")[CLASSES.index(code)], expected, atol=1e-5)
+    assert bank.for_kit("") is not None and bank.for_kit("brooklyn") is None
+    assert float(bank.for_kit("bluebird")[CLASSES.index("SD")].abs().max()) == 0  # no hit: NMFD starts it at random
 
     out, _ = stemgmd_data
     proc = run_module("baselines.nmf.templates", tmp_path / "stems.pt", "--data", out, "--split",
@@ -133,7 +133,7 @@ def test_stemgmd_single_hits_are_imported_with_the_toms_swapped(tmp_path):
         assert np.array_equal(written, source), name
     proc = run_module("baselines.nmf.templates", tmp_path / "t.pt", "--one-shots", tmp_path / "one_shots", "-q")
     assert proc.returncode == 0, proc.stderr
-    templates = TemplateBank.load(tmp_path / "t.pt").for_kit(1)  # heavy is kit id 1
+    templates = TemplateBank.load(tmp_path / "t.pt").for_kit("heavy")
     low_tom = hit_template(torch.from_numpy(one_shot(50, 1))).float()
     assert torch.allclose(templates[CLASSES.index("TT_HMT")], low_tom, atol=1e-5)
     bad = run_module("data.single_hits", tmp_path / "one_shots", tmp_path / "x")

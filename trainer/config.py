@@ -9,12 +9,13 @@ Overrides on the command line address a key by its dotted path, for example
 `train.steps=1000` or `optim.betas=[0.9,0.99]`; values are read as YAML.
 """
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import yaml
 
 from baselines.larsnet.model import LarsNetConfig
 from data.datasets import SAMPLINGS
+from data.kit_table import find_kit_table
 from idm.config import ModelConfig
 
 
@@ -118,8 +119,8 @@ CHOICES = {
 POSITIVE = {("data", "crop_seconds"), ("train", "steps"), ("train", "batch_size"), ("train", "accumulate"),
             ("log", "every"), ("optim", "lr")}
 NON_NEGATIVE = {("data", "crops_per_epoch"), ("data", "val_crops"), ("log", "val_every"),
-                ("log", "checkpoint_every")}
-"""0 means a default (see each key)."""
+                ("log", "checkpoint_every"), ("model", "n_kits")}
+"""0 means a default (see each key; model.n_kits 0: the training kits of data.folder's kit table)."""
 
 
 MODEL_CONFIGS = {"idm": ModelConfig, "larsnet": LarsNetConfig}
@@ -242,6 +243,18 @@ def config_from_dict(raw: dict, source: str = "config") -> Config:
         raise ConfigError(f"{source}: task {task!r} is not one of {', '.join(MODEL_CONFIGS)}")
     classes = {**SECTIONS, "model": MODEL_CONFIGS[task]}
     return Config(task, **{name: _section(cls, raw.get(name) or {}, name) for name, cls in classes.items()})
+
+
+def with_data_kits(config: Config) -> Config:
+    """The config with `model.n_kits: 0` replaced by the number of training kits of the data
+    (`kits.csv` beside the manifest; StemGMD's six without one)."""
+    if config.task != "idm" or config.model.n_kits:
+        return config
+    try:
+        n = find_kit_table(config.data.folder).n_train_kits
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model.n_kits 0 reads the kits of data.folder: {exc}") from None
+    return replace(config, model=replace(config.model, n_kits=n))
 
 
 def load_config(path=None, overrides=()) -> Config:

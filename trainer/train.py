@@ -26,7 +26,7 @@ from idm.files import write_text_if_changed
 
 from . import distributed, state
 from .batches import StepSampler, slots
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, load_config, with_data_kits
 from .optim import amp_dtype, build_optimizer, lr_at
 from .tasks import TASKS
 from .validation import validation_loader, validation_set
@@ -40,6 +40,7 @@ class Trainer:
     """One rank's share of a training run: model, optimiser, data, and (on rank 0) the logs."""
 
     def __init__(self, config: Config, ctx: distributed.Context, resume: str = None):
+        config = with_data_kits(config)
         self.config, self.ctx = config, ctx
         self.task = TASKS[config.task]
         self.out = Path(config.log.out)

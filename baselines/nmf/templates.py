@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from idm.audio import AudioError, read_audio
-from idm.constants import CLASS_NAMES, CLASSES, ONE_SHOT_SECONDS, SAMPLE_RATE, TEST_KITS, TRAIN_KITS
+from idm.constants import CLASS_NAMES, CLASSES, ONE_SHOT_SECONDS, SAMPLE_RATE
 from idm.files import atomic_path
 from idm.inputs import AUDIO_SUFFIXES
 
@@ -31,8 +31,6 @@ FORMAT = "idm-nmfd-templates-v1"
 ANY_KIT = "any"
 WINDOW = int(ONE_SHOT_SECONDS * SAMPLE_RATE)
 """Samples of a one-shot (1 s)."""
-KITS = TRAIN_KITS + TEST_KITS
-"""Kit names by kit id."""
 
 
 def hit_template(audio: torch.Tensor) -> torch.Tensor:
@@ -49,10 +47,10 @@ class TemplateBank:
     def __init__(self, templates: dict, hits: dict, source: str):
         self.templates, self.hits, self.source = templates, hits, source
 
-    def for_kit(self, kit_id: int):
-        """Templates of kit id `kit_id` (the `any` kit when it is unknown: -1); None when absent."""
-        name = KITS[kit_id] if 0 <= kit_id < len(KITS) else ANY_KIT
-        return self.templates.get(name)
+    def for_kit(self, kit: str):
+        """Templates of the kit named `kit` (any case; the `any` kit when the name is unknown: ''); None
+        when absent."""
+        return self.templates.get(kit.lower() if kit else ANY_KIT)
 
     def save(self, path) -> None:
         blob = {"format": FORMAT, "classes": list(CLASSES), "source": self.source,
@@ -100,10 +98,11 @@ def from_one_shots(folder) -> TemplateBank:
         found = [(c, files[CLASS_NAMES[code]]) for c, code in enumerate(CLASSES) if CLASS_NAMES[code] in files]
         if not found:
             continue
-        sums[kit.name], counts[kit.name] = _empty_kit()
+        name = kit.name.lower()
+        sums[name], counts[name] = _empty_kit()
         for c, path in found:
-            sums[kit.name][c] = hit_template(read_audio(path))
-            counts[kit.name][c] = 1
+            sums[name][c] = hit_template(read_audio(path))
+            counts[name][c] = 1
     if not sums:
         raise ValueError(f"{folder}: no one-shots found (expected <kit>/<stem>.wav, stems named "
                          f"{', '.join(CLASS_NAMES[c] for c in CLASSES)})")
@@ -118,7 +117,7 @@ def from_stems(data, splits, max_hits: int = 200, progress: bool = True) -> Temp
     sums, counts = {}, {}
     for i in tqdm(range(len(clips)), desc="templates", unit="item", disable=not progress, file=sys.stderr):
         example = clips[i]
-        kit = KITS[example["kit_id"]] if 0 <= example["kit_id"] < len(KITS) else clips.rows[i]["kit"]
+        kit = clips.rows[i]["kit"].lower()
         if kit not in sums:
             sums[kit], counts[kit] = _empty_kit()
         for c, times in enumerate(example["onsets"]):
