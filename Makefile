@@ -21,7 +21,7 @@ TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --r
 SPLIT ?= eval_session_test_kits
 MODELS ?= idm-44-train-kits oracle-irm
 
-.PHONY: venv demo demo-data kits-data preprocess train nmfd-templates eval test bench clean
+.PHONY: venv demo demo-data kits-data kits-results preprocess train nmfd-templates eval test bench clean
 
 venv: $(VENV)/.installed
 
@@ -50,6 +50,13 @@ kits-data: venv
 	$(BIN)/python -m data.kits_data "$(OUT)" --performances $(PERFORMANCES) --seconds $(PERFORMANCE_SECONDS)
 	$(BIN)/python -m data.preprocess stemgmd "$(OUT)/stemgmd" "$(OUT)/data" -j $(JOBS)
 	$(BIN)/python -m baselines.nmf.templates "$(OUT)/data/nmfd_templates.pt" --one-shots "$(OUT)/one_shots"
+
+# the README's "Results on recorded kits": the kits set (made once), then every system on its test kits
+KITS ?= data/kits
+KITS_MODELS ?= idm-44-train-kits idm-44-train-kits+gt-onsets nmfd-1a nmfd-1b nmfd-2 nmfd-3 nmfd-4 larsnet oracle-irm
+kits-results: venv
+	test -f "$(KITS)/data/nmfd_templates.pt" || $(MAKE) kits-data OUT="$(KITS)"
+	$(MAKE) eval DATA="$(KITS)/data" SPLIT=test_test_kits OUT=results/kits MODELS="$(KITS_MODELS)"
 
 # a small set of recorded kits, preprocessed into demo/data
 demo-data:

@@ -35,6 +35,7 @@ from baselines.larsnet import WeightsError, load_larsnet
 from baselines.nmf.templates import TemplateBank
 from baselines.larsnet.weights import find_released
 from idm.checkpoint import PRETRAINED, load_model, resolve_checkpoint, sha256_of
+from idm.constants import TRAIN_KITS
 from idm.separate import separate
 
 from .tracks import Track
@@ -78,6 +79,9 @@ class IDMSystem:
     def skip_reason(self, track: Track):
         if self.variant == "gt-kit" and not 0 <= track.kit_id < self.model.config.n_kits:
             return f"kit id {track.kit_id} is not one of the model's {self.model.config.n_kits} training kits"
+        if self.variant == "gt-kit" and self.model_name in PRETRAINED and track.kit and \
+                track.kit != TRAIN_KITS[track.kit_id]:
+            return f"kit {track.kit!r} is not one of StemGMD's training kits, which the released model knows"
         if self.variant == "gt-onsets" and track.onsets is None:
             return "the track has no reference onsets"
         return None

@@ -47,3 +47,20 @@ def pooled(tp: int, n_ref: int, n_est: int) -> dict:
     else:
         f = 2 * tp / (n_ref + n_est)
     return {"f": f, "precision": precision, "recall": recall}
+
+
+def pooled_onset_f(model, clips, shift: int = 0, window: float = WINDOW) -> dict:
+    """{class: onset F-measure} of `model`'s transcription of every clip of a `data.datasets.ClipDataset`,
+    counts pooled over the clips. `shift` > 0 scores clip i's transcription against clip i + shift's
+    reference: the chance level of a transcription with the right density but no alignment."""
+    from idm.constants import CLASSES
+    from idm.separate import transcribe
+
+    counts = {c: np.zeros(3) for c in CLASSES}
+    for i in range(len(clips)):
+        example, reference = clips[i], clips[(i + shift) % len(clips)]
+        estimate = transcribe(example["mixture"], model).onsets[0]
+        for k, c in enumerate(CLASSES):
+            s = score_onsets(reference["onsets"][k], estimate[c], window)
+            counts[c] += s["n_ref"], s["n_est"], s["tp"]
+    return {c: pooled(int(tp), int(r), int(e))["f"] for c, (r, e, tp) in counts.items()}

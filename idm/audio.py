@@ -109,11 +109,30 @@ def resampled_blocks(read, total: int, orig: int, new: int, block: int = 1 << 20
         yield y[first:] if s1 == total else y[first:first + (s1 - s0) // o * n]
 
 
+def _zero_peak_timestamp(path) -> None:
+    """Set the time stamp of a WAV file's PEAK chunk (libsndfile writes one into float WAVs) to 0, so
+    that the same audio gives the same bytes."""
+    with open(path, "r+b") as f:
+        head = f.read(4096)
+        offset = 12
+        while offset + 8 <= len(head):
+            chunk, size = head[offset:offset + 4], int.from_bytes(head[offset + 4:offset + 8], "little")
+            if chunk == b"PEAK":
+                f.seek(offset + 12)  # after the id, the size and the version
+                f.write(bytes(4))
+                return
+            if chunk == b"data":
+                return
+            offset += 8 + size + (size & 1)
+
+
 def write_wav(path, audio, sample_rate: int = SAMPLE_RATE, subtype: str = "FLOAT") -> None:
-    """Write mono audio (T,) atomically: to a temporary name beside `path`, then rename."""
+    """Write mono audio (T,) atomically: to a temporary name beside `path`, then rename. The same
+    audio gives the same bytes."""
     data = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
     with atomic_path(path) as tmp:
         sf.write(str(tmp), data.astype(np.float32), sample_rate, subtype=subtype, format="WAV")
+        _zero_peak_timestamp(tmp)
 
 
 def stderr_note(line: str) -> None:

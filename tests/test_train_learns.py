@@ -1,18 +1,16 @@
 """The tiny config learns: on generated grooves, held-out onset F-measure rises far above chance and
 the reconstruction loss falls, within a few minutes of CPU training."""
 
-import mir_eval
-import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import REPO, run_module
 from data.datasets import ClipDataset
+from evaluation.transcription import pooled_onset_f
 from idm import load_model
 from idm.constants import CLASSES
 from idm.model import InverseDrumMachine
-from idm.separate import transcribe
 from trainer.config import load_config
 from trainer.distributed import Context
 from trainer.validation import validate, validation_loader, validation_set
@@ -34,20 +32,6 @@ def groove_data(tmp_path_factory):
     return root / "data"
 
 
-def onset_f(model, clips, shift: int = 0) -> dict:
-    """Onset F-measure per class (50 ms) of `model`'s transcription of every clip, counts summed over
-    the clips. `shift` > 0 scores clip i's transcription against clip i + shift's reference: the
-    chance level of a transcription with the right density but no alignment."""
-    counts = {c: np.zeros(3) for c in CLASSES}
-    for i in range(len(clips)):
-        example, reference = clips[i], clips[(i + shift) % len(clips)]
-        estimate = transcribe(example["mixture"], model).onsets[0]
-        for k, c in enumerate(CLASSES):
-            matched = mir_eval.util.match_events(reference["onsets"][k], estimate[c], 0.05)
-            counts[c] += len(reference["onsets"][k]), len(estimate[c]), len(matched)
-    return {c: float(2 * m / (r + e)) if r + e else 0.0 for c, (r, e, m) in counts.items()}
-
-
 def test_tiny_config_learns_onsets_and_reconstruction(groove_data, tmp_path):
     out = tmp_path / "run"
     overrides = [f"data.folder={groove_data}", f"log.out={out}", f"train.steps={STEPS}", "log.val_every=25",
@@ -61,7 +45,7 @@ def test_tiny_config_learns_onsets_and_reconstruction(groove_data, tmp_path):
     trained = load_model(out / "checkpoints" / "last.pt")
     clips = ClipDataset(groove_data, HELD_OUT)
     assert len(clips) == 12  # 6 performances x 2 kits, none seen in training
-    before, after, chance = onset_f(untrained, clips), onset_f(trained, clips), onset_f(trained, clips, shift=3)
+    before, after, chance = pooled_onset_f(untrained, clips), pooled_onset_f(trained, clips), pooled_onset_f(trained, clips, shift=3)
     print("\nheld-out onset F (class: untrained, chance, trained):",
           {c: (round(before[c], 3), round(chance[c], 3), round(after[c], 3)) for c in CLASSES})
     for c in MAIN_CLASSES:

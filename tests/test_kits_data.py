@@ -1,0 +1,180 @@
+"""Recorded acoustic kits (Debian's avldrums.lv2-soundfont and hydrogen-drumkits, installed by
+.ci/run): the rendered set's audio agrees with its annotations, test kits and performances stay
+out of training, lacked classes are stated and left out, and the same arguments give the same bytes."""
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import REPO, run_module
+from data.datasets import ClipDataset
+from data.kit_table import STEMGMD_KIT_TABLE, Kit, KitTable, find_kit_table, read_kit_table
+from data.kits_data import STEMGMD_FOLDER, attack_lags, build, plan_performances
+from data.manifest import read_manifest
+from data.recorded_kits import Layer, hydrogen_layer, read_kit_list
+from evaluation.transcription import pooled_onset_f
+from idm.constants import CLASSES, GMD_PITCH_TO_CLASS, SAMPLE_RATE
+from trainer.config import load_config, with_data_kits
+
+KIT_LIST = REPO / "configs" / "recorded_kits.yaml"
+PACKAGES = ("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", "/usr/share/hydrogen/data/drumkits/ForzeeStereo")
+needs_kits = pytest.mark.skipif(not all(Path(p).exists() for p in PACKAGES) or shutil.which("fluidsynth") is None,
+                                reason="needs fluidsynth, avldrums.lv2-soundfont and hydrogen-drumkits "
+                                       "(apt-get install; .ci/run installs them)")
+SMALL_KITS = """kits:
+  - name: avl_red_zeppelin
+    sf2: /usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2
+    group: train
+    classes: {KD: 36, SD: 38, HH_CHH: 42, HH_OHH: 46, TT_HFT: 41, TT_HMT: 45, CY_CR: 49, CY_RD: 51}
+  - name: millo_multilayered3
+    hydrogen: /usr/share/hydrogen/data/drumkits/Millo_MultiLayered3
+    group: test
+    classes: {KD: Kick, SD: Snare Rock, HH_CHH: Closed HH, HH_OHH: Open HH, TT_HFT: Tom Low, TT_LMT: Tom Mid,
+              TT_HMT: Tom Hi, CY_CR: Crash, CY_RD: Ride Jazz}
+"""
+
+
+def digest(folder: Path, skip=("records",)) -> dict:
+    """{relative path: sha256} of every file under `folder` outside the `skip` folders."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not set(p.relative_to(folder).parts) & set(skip)}
+
+
+@pytest.fixture(scope="module")
+def kits_set(tmp_path_factory):
+    """Every listed kit: 10 performances of ~6 s rendered, then preprocessed by the real commands."""
+    root = tmp_path_factory.mktemp("kits")
+    proc = run_module("data.kits_data", root, "--performances", 10, "--seconds", 6, "-q", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_module("data.preprocess", "stemgmd", root / STEMGMD_FOLDER, root / "data", "-j", "2", "-q")
+    assert proc.returncode == 0, proc.stderr
+    return root, proc.stdout
+
+
+def test_kit_table_round_trip_and_bad_rows(tmp_path):
+    table = KitTable([Kit("a", "train", 0, ("TT_LMT",)), Kit("b", "test", 1)])
+    path = tmp_path / "kits.csv"
+    path.write_text(table.text())
+    again = read_kit_table(path)
+    assert again.text() == table.text() and again.n_train_kits == 1 and again.get("A").lacks == ("TT_LMT",)
+    assert find_kit_table(tmp_path).names() == ["a", "b"]
+    assert find_kit_table(tmp_path / "elsewhere") is STEMGMD_KIT_TABLE and STEMGMD_KIT_TABLE.get("roots").kit_id == 8
+    for row, problem in (("c,dev,2,", "kits.csv:4: a kit needs a name and a group"),
+                         ("c,test,2,XX", "kits.csv:4: unknown classes XX"),
+                         ("c,test,1,", "kits.csv: two kits share a kit id"),
+                         ("a,test,2,", "kits.csv: kit 'a' is listed twice")):
+        path.write_text(table.text() + row + "\n")
+        with pytest.raises(ValueError, match=problem):
+            read_kit_table(path)
+
+
+def test_hydrogen_layer_choice():
+    layers = [Layer(0.0, 0.3, 1.0, "soft"), Layer(0.25, 0.6, 1.0, "mid"), Layer(0.8, 1.0, 1.0, "hard")]
+    assert [hydrogen_layer(layers, v).path for v in (1, 35, 40, 76, 100, 127)] == \
+        ["soft", "soft", "mid", "mid", "hard", "hard"]  # overlaps: the first; gaps: the nearest
+
+
+def test_performances_play_every_class_in_every_split():
+    planned = plan_performances(30, 20, seed=0)
+    assert [r["split"] for r, _, _ in planned].count("test") == 3
+    assert [r["split"] for r, _, _ in planned].count("validation") == 3
+    assert len({r["style"] for r, _, _ in planned}) == 10
+    for split in ("train", "validation", "test"):
+        codes = [GMD_PITCH_TO_CLASS[p] for r, notes, _ in planned if r["split"] == split for _, p, _ in notes]
+        assert set(codes) == set(CLASSES), split
+        assert min(codes.count(c) for c in CLASSES) >= 5, split
+
+
+def test_attack_lag_measures_a_late_hit():
+    stem = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    stem[4410 + 44:4410 + 500] = np.hanning(456) > 0  # a hit 1 ms late
+    stem[22050:22100] = 0.5  # on time
+    lags, unmeasured = attack_lags(stem, [0.1, 0.5, 0.8])
+    assert unmeasured == 1 and lags == pytest.approx([1000 * 45 / SAMPLE_RATE, 0.0], abs=0.03)
+
+
+@needs_kits
+def test_kits_report_lags_counts_and_lacked_classes(kits_set):
+    root, _ = kits_set
+    report = (root / "kits_report.md").read_text()
+    rows = [line.split("|")[1:-1] for line in report.splitlines()
+            if line.startswith("| ") and not line.startswith("| ---") and "lag" not in line]
+    lag_rows = [[c.strip() for c in r] for r in rows if len(r) == 7 and r[3].strip() not in ("lacked", "onsets")]
+    sources = read_kit_list(KIT_LIST)
+    assert len(lag_rows) + sum(len(s.lacks) for s in sources) == 9 * len(sources)
+    for kit, group, code, onsets, measured, median, worst in lag_rows:
+        if int(onsets):
+            assert int(measured) > 0, (kit, code)
+            assert float(worst) <= 1.0, (kit, code, worst)  # the audio starts within 1 ms of its annotation
+    lacked = {(r[0].strip(), r[2].strip()) for r in rows if len(r) == 7 and r[3].strip() == "lacked"}
+    assert lacked == {(s.name, c) for s in sources for c in s.lacks} and ("bja_pacific", "TT_LMT") in lacked
+    for source in sources:
+        mid_toms = list((root / STEMGMD_FOLDER / "audio").glob(f"*/*/{source.name}/mid_tom/*.flac"))
+        assert bool(mid_toms) == ("TT_LMT" not in source.lacks), source.name
+        shots = {p.stem for p in (root / "one_shots" / source.name).glob("*.wav")}
+        assert len(shots) == 9 - len(source.lacks)
+        assert {p.name for p in (root / "one_shots" / source.name).iterdir() if p.is_dir()} == \
+            {"velocity_32", "velocity_64", "velocity_100", "velocity_127"}
+
+
+@needs_kits
+def test_preprocessed_kits_keep_test_kits_out_of_training(kits_set):
+    root, report = kits_set
+    rows = read_manifest(root / "data")
+    table = read_kit_table(root / "data" / "kits.csv")
+    assert table.text() == (root / STEMGMD_FOLDER / "kits.csv").read_text()
+    test_kits = set(table.names("test"))
+    assert test_kits == {"millo_multilayered3", "colombo_acoustic"}
+    train_performances = {r["performance"] for r in rows if r["split"] == "train_train_kits"}
+    for r in rows:
+        assert (r["kit"] in test_kits) == (r["split"] == "test_test_kits"), r["id"]
+        assert r["kit_id"] == table.get(r["kit"]).kit_id
+        if r["split"] != "train_train_kits":
+            assert r["performance"] not in train_performances
+        if r["kit"] in ("avl_black_pearl", "bja_pacific"):
+            assert r["n_TT_LMT"] == 0 and r["annotation"].endswith(".without-TT_LMT.tsv")
+            assert "\tTT_LMT\t" not in (root / "data" / r["annotation"]).read_text()
+    assert {r["split"] for r in rows} == {"train_train_kits", "val_train_kits", "test_train_kits", "test_test_kits"}
+    assert "kits lacking classes" in report and "avl_black_pearl TT_LMT" in report
+    assert "files not understood: 0" in report
+
+
+@needs_kits
+def test_released_model_hears_kick_and_snare_where_annotated(kits_set, model):
+    """The released IDM (trained on StemGMD's kits) transcribes kick and snare of these unseen
+    recorded kits at the annotated times: the audio and the annotations agree."""
+    root, _ = kits_set
+    f = pooled_onset_f(model, ClipDataset(root / "data", "test_test_kits"))
+    print("released model onset F on the test kits:", {c: round(f[c], 3) for c in ("KD", "SD")})
+    assert f["KD"] > 0.8 and f["SD"] > 0.6
+
+
+@needs_kits
+def test_same_arguments_same_bytes(tmp_path):
+    kits = tmp_path / "kits.yaml"
+    kits.write_text(SMALL_KITS)
+    digests = []
+    for name in ("one", "two"):
+        build(tmp_path / name, kits, performances=4, seconds=5, seed=3, progress=False, say=lambda _: None)
+        proc = run_module("data.preprocess", "stemgmd", tmp_path / name / STEMGMD_FOLDER, tmp_path / name / "data",
+                          "-q")
+        assert proc.returncode == 0, proc.stderr
+        digests.append(digest(tmp_path / name))
+    assert digests[0] == digests[1]
+    assert any(p.startswith("data/cache/") for p in digests[0]) and any(p.endswith(".flac") for p in digests[0])
+    stems = sorted((tmp_path / "one" / STEMGMD_FOLDER / "audio").rglob("*.flac"))
+    info = sf.info(str(stems[0]))
+    assert info.samplerate == SAMPLE_RATE and info.channels == 1 and info.subtype == "PCM_24"
+
+
+@needs_kits
+def test_config_takes_the_kit_count_from_the_data(kits_set):
+    root, _ = kits_set
+    config = with_data_kits(load_config(REPO / "configs" / "idm_kits.yaml", [f"data.folder={root / 'data'}"]))
+    assert config.model.n_kits == 4  # the training kits of kits.csv
+    stemgmd = with_data_kits(load_config(REPO / "configs" / "tiny.yaml", [f"data.folder={root}"]))
+    assert stemgmd.model.n_kits == 6  # no kits.csv: StemGMD's training kits
