@@ -52,7 +52,7 @@ kits-data: venv
 	$(BIN)/python -m baselines.nmf.templates "$(OUT)/data/nmfd_templates.pt" --one-shots "$(OUT)/one_shots"
 
 # the README's "Results on recorded kits": the kits set (made once), then every system on its test kits
-KITS ?= data/kits
+KITS ?= datasets/kits
 KITS_MODELS ?= idm-44-train-kits idm-44-train-kits+gt-onsets nmfd-1a nmfd-1b nmfd-2 nmfd-3 nmfd-4 larsnet oracle-irm
 kits-results: venv
 	test -f "$(KITS)/data/nmfd_templates.pt" || $(MAKE) kits-data OUT="$(KITS)"

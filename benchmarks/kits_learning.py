@@ -1,6 +1,6 @@
 """Does IDM learn the recorded kits on a CPU? A short run, against the same network untrained.
 
-    python benchmarks/kits_learning.py --data data/kits/data [--config configs/tiny.yaml] [--steps 600]
+    python benchmarks/kits_learning.py --data datasets/kits/data [--config configs/tiny.yaml] [--steps 600]
 
 Trains CONFIG (default: the tiny architecture, which a CPU can train; `configs/idm_kits.yaml`
 is the full one, for GPUs) on DATA, a folder of `make kits-data`, with the trainer in one

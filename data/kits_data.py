@@ -1,7 +1,7 @@
 """`python -m data.kits_data OUT`: a StemGMD-shaped set played on recorded acoustic kits.
 
-    python -m data.kits_data data/kits --performances 120 --seconds 30
-    python -m data.preprocess stemgmd data/kits/stemgmd data/kits/data
+    python -m data.kits_data datasets/kits --performances 120 --seconds 30
+    python -m data.preprocess stemgmd datasets/kits/stemgmd datasets/kits/data
 
 Generates GMD-style performances (`data.grooves`: ten styles, tom fills, open hi-hats, ghost
 notes, crashes) with GMD's info.csv and MIDI files, and renders each, class by class, through

@@ -88,16 +88,22 @@ def read_kit_list(path) -> list:
 
 
 def attack_and_tail(hit: np.ndarray) -> np.ndarray:
-    """The hit from PRE_ROLL before its attack (the first sample within ATTACK_DB of the peak of the
-    20 ms from where it rises above TAIL_DB) to its tail (the last sample within TAIL_DB of its peak)."""
+    """The hit from PRE_ROLL before its attack to its tail (the last sample within TAIL_DB of its peak).
+
+    The attack is the first sample within ATTACK_DB of the peak of the 20 ms that start at it.
+    """
     magnitude = np.abs(hit)
     peak = magnitude.max(initial=0.0)
     if peak == 0:
         return hit[:0]
     audible = magnitude >= peak * 10 ** (TAIL_DB / 20)
-    rise = int(np.argmax(audible))
-    early_peak = magnitude[rise:rise + int(0.020 * SAMPLE_RATE)].max()
-    attack = rise + int(np.argmax(magnitude[rise:] >= early_peak * 10 ** (ATTACK_DB / 20)))
+    rise = attack = int(np.argmax(audible))
+    while True:  # the 20 ms after the attack hold the peak the attack is measured against
+        early_peak = magnitude[attack:attack + int(0.020 * SAMPLE_RATE)].max()
+        found = rise + int(np.argmax(magnitude[rise:] >= early_peak * 10 ** (ATTACK_DB / 20)))
+        if found == attack:
+            break
+        attack = found
     end = len(hit) - int(np.argmax(audible[::-1]))
     return hit[max(0, attack - round(PRE_ROLL * SAMPLE_RATE)):end]
 

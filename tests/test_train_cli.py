@@ -11,7 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import REPO, read_folder, run_idm
 from idm.constants import CLASS_NAMES
-from trainer.config import load_config
+from trainer.config import load_config, with_data_kits
 
 TINY = REPO / "configs" / "tiny.yaml"
 
@@ -53,7 +53,8 @@ def test_torchrun_trains_logs_and_writes_checkpoints_idm_loads(stemgmd_data, tmp
     assert image.height == 9 * 12 and image.width > 170  # one band per class, one column per frame
 
     saved_config = load_config(out / "config.yaml")
-    assert saved_config.to_dict() == load_config(TINY, args).to_dict()
+    assert saved_config.to_dict() == with_data_kits(load_config(TINY, args)).to_dict()
+    assert load_config(TINY, args).model.n_kits == 0 and saved_config.model.n_kits == 6  # resolved from the data
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
     last = torch.load(out / "checkpoints" / "last.pt")
     assert last["step"] == 4 and last["world_size"] == 2 and last["train_config"] == saved_config.to_dict()
