@@ -18,11 +18,13 @@ at the notes' sample positions, so the audio starts where the annotation says. W
 - `kits_report.md`: per kit and class, the onsets and the attack lag of the audio behind
   its annotation (median and max), and the classes each kit lacks.
 
-The same arguments give the same bytes.
+The same arguments give the same bytes, and a rerun rewrites no audio or MIDI file that is
+already as it would be (so preprocessing it again has nothing to do).
 """
 
 import argparse
 import csv
+import io
 import math
 import sys
 from pathlib import Path
@@ -33,7 +35,7 @@ from tqdm import tqdm
 
 from idm.audio import write_wav
 from idm.constants import CLASS_NAMES, CLASSES, GMD_PITCH_TO_CLASS, SAMPLE_RATE
-from idm.files import atomic_path, write_text_if_changed
+from idm.files import write_bytes_if_changed, write_text_if_changed
 from idm.midi import smf_bytes, tick_to_seconds
 
 from .gmd import INFO_COLUMNS
@@ -52,8 +54,10 @@ TAIL_SECONDS = 2.0
 """Seconds after the last bar, for the last crash to ring."""
 LAG_WINDOW = (0.010, 0.002, 0.020)
 """Attack-lag measurement: level before the onset over [-10 ms, -2 ms], attack searched over [-2 ms, +20 ms]."""
-LAG_DB = -30.0
-"""An attack is where the stem first comes within this many dB of the hit's peak."""
+LAG_DB = -35.0
+"""An attack is where the stem first comes within this many dB of the peak of its first 20 ms (5 dB
+below the level a one-shot is trimmed at, `data.recorded_kits.ATTACK_DB`, so that a hit whose
+sound starts with a plateau near that level is not read as late)."""
 
 
 def plan_performances(count: int, seconds: float, seed: int = 0) -> list:
@@ -179,13 +183,13 @@ def build(out, kit_list=DEFAULT_KITS, performances: int = 120, seconds: float = 
     sources = read_kit_list(kit_list)
     planned = plan_performances(performances, seconds, seed)
     for row, notes, bpm in planned:
-        with atomic_path(tree / "groove" / row["midi_filename"]) as tmp:
-            tmp.write_bytes(performance_midi(notes, bpm, Path(row["midi_filename"]).stem))
-    with atomic_path(tree / "groove" / "info.csv") as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, INFO_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(row for row, _, _ in planned)
+        write_bytes_if_changed(tree / "groove" / row["midi_filename"],
+                               performance_midi(notes, bpm, Path(row["midi_filename"]).stem))
+    info = io.StringIO()
+    writer = csv.DictWriter(info, INFO_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(row for row, _, _ in planned)
+    write_text_if_changed(tree / "groove" / "info.csv", info.getvalue())
     stats = {}
     for source in sources:
         played = [(row, note_times(notes, bpm)) for row, notes, bpm in planned
@@ -213,8 +217,9 @@ def build(out, kit_list=DEFAULT_KITS, performances: int = 120, seconds: float = 
                     STEM_OF_CLASS[code] / f"{Path(row['midi_filename']).stem}.flac"
                 if float(np.abs(stem).max()) >= 1.0:
                     raise KitError(f"{path}: the stem clips (peak {np.abs(stem).max():.2f}); lower KICK_PEAK")
-                with atomic_path(path) as tmp:
-                    sf.write(str(tmp), stem, SAMPLE_RATE, subtype="PCM_24", format="FLAC")
+                flac = io.BytesIO()
+                sf.write(flac, stem, SAMPLE_RATE, subtype="PCM_24", format="FLAC")
+                write_bytes_if_changed(path, flac.getvalue())  # a rerun leaves the tree as it is
     table = KitTable([Kit(s.name, s.group, i, s.lacks) for i, s in enumerate(
         [s for s in sources if s.group == "train"] + [s for s in sources if s.group == "test"])])
     write_text_if_changed(tree / KIT_TABLE, table.text())

@@ -29,14 +29,19 @@ def atomic_path(path):
             os.unlink(tmp)
 
 
-def write_text_if_changed(path, text: str) -> bool:
-    """Write `text` atomically unless the file already holds exactly it; True if it was written."""
+def write_bytes_if_changed(path, data: bytes) -> bool:
+    """Write `data` atomically unless the file already holds exactly it; True if it was written."""
     path = Path(path)
     try:
-        if path.read_text() == text:
+        if path.read_bytes() == data:
             return False
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         pass
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_bytes(data)
     return True
+
+
+def write_text_if_changed(path, text: str) -> bool:
+    """Write `text` (UTF-8) atomically unless the file already holds exactly it; True if it was written."""
+    return write_bytes_if_changed(path, text.encode())

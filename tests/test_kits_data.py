@@ -165,6 +165,12 @@ def test_same_arguments_same_bytes(tmp_path):
         assert proc.returncode == 0, proc.stderr
         digests.append(digest(tmp_path / name))
     assert digests[0] == digests[1]
+    # a rerun into a built folder writes no audio or MIDI, so preprocessing has nothing to do
+    times = {p: p.stat().st_mtime_ns for p in (tmp_path / "one" / STEMGMD_FOLDER).rglob("*") if p.is_file()}
+    build(tmp_path / "one", kits, performances=4, seconds=5, seed=3, progress=False, say=lambda _: None)
+    assert times == {p: p.stat().st_mtime_ns for p in (tmp_path / "one" / STEMGMD_FOLDER).rglob("*") if p.is_file()}
+    proc = run_module("data.preprocess", "stemgmd", tmp_path / "one" / STEMGMD_FOLDER, tmp_path / "one" / "data")
+    assert proc.returncode == 0 and "\n0 items processed," in proc.stdout, proc.stdout
     assert any(p.startswith("data/cache/") for p in digests[0]) and any(p.endswith(".flac") for p in digests[0])
     stems = sorted((tmp_path / "one" / STEMGMD_FOLDER / "audio").rglob("*.flac"))
     info = sf.info(str(stems[0]))
