@@ -50,6 +50,9 @@ class InverseDrumMachine(nn.Module):
 
     def __init__(self, config: ModelConfig = ModelConfig()):
         super().__init__()
+        if config.n_kits < 1:
+            raise ValueError(f"n_kits {config.n_kits}: a model needs at least one kit (a training config's "
+                             "n_kits 0 is resolved from the data by trainer.config.with_data_kits)")
         self.config = config
         dim = config.feature_dim
         self.encoder = Encoder(config)
