@@ -13,6 +13,9 @@ import warnings
 import mir_eval
 import numpy as np
 
+from idm.constants import CLASSES
+from idm.separate import transcribe
+
 WINDOW = 0.05
 """Onset matching tolerance in seconds (mir_eval's default; the paper's value is not known)."""
 TRANSCRIPTION_METRICS = ("f", "precision", "recall", "n_ref", "n_est", "tp", "false_onsets")
@@ -53,9 +56,6 @@ def pooled_onset_f(model, clips, shift: int = 0, window: float = WINDOW) -> dict
     """{class: onset F-measure} of `model`'s transcription of every clip of a `data.datasets.ClipDataset`,
     counts pooled over the clips. `shift` > 0 scores clip i's transcription against clip i + shift's
     reference: the chance level of a transcription with the right density but no alignment."""
-    from idm.constants import CLASSES
-    from idm.separate import transcribe
-
     counts = {c: np.zeros(3) for c in CLASSES}
     for i in range(len(clips)):
         example, reference = clips[i], clips[(i + shift) % len(clips)]

@@ -48,7 +48,7 @@ def digest(folder: Path, skip=("records",)) -> dict:
 def kits_set(tmp_path_factory):
     """Every listed kit: 10 performances of ~6 s rendered, then preprocessed by the real commands."""
     root = tmp_path_factory.mktemp("kits")
-    proc = run_module("data.kits_data", root, "--performances", 10, "--seconds", 6, "-q", timeout=900)
+    proc = run_module("data.kits_data", root, "--performances", 10, "--seconds", 6, "-q", timeout=2700)
     assert proc.returncode == 0, proc.stderr
     proc = run_module("data.preprocess", "stemgmd", root / STEMGMD_FOLDER, root / "data", "-j", "2", "-q")
     assert proc.returncode == 0, proc.stderr

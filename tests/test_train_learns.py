@@ -36,7 +36,7 @@ def test_tiny_config_learns_onsets_and_reconstruction(groove_data, tmp_path):
     out = tmp_path / "run"
     overrides = [f"data.folder={groove_data}", f"log.out={out}", f"train.steps={STEPS}", "log.val_every=25",
                  "log.checkpoint_every=1000", "log.media_every=0"]
-    proc = run_module("trainer.train", "--config", REPO / "configs" / "tiny.yaml", *overrides, timeout=900)
+    proc = run_module("trainer.train", "--config", REPO / "configs" / "tiny.yaml", *overrides, timeout=2700)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     config = load_config(REPO / "configs" / "tiny.yaml", overrides)
