@@ -27,7 +27,7 @@ from idm.files import atomic_path
 from idm.midi import smf_bytes, tick_to_seconds
 
 from .gmd import INFO_COLUMNS
-from .stemgmd import STEM_FOLDERS
+from .stemgmd import STEM_OF_CLASS
 
 TICKS_PER_BEAT = 480
 """GMD's MIDI resolution."""
@@ -38,7 +38,6 @@ SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/Tim
               "/usr/share/sounds/sf2/default-GM.sf2")
 DRUM_PROGRAMS = (0, 16, 8, 24, 32, 40, 25, 48, 0, 8)
 """General MIDI drum-kit program (bank 128) used for kit ids 0..9 by the FluidSynth renderer."""
-STEM_OF_CLASS = {code: folder for folder, code in STEM_FOLDERS.items()}
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,11 @@ from .gmd import INFO_COLUMNS
 from .grooves import STYLES, TICKS_PER_BEAT, performance
 from .kit_table import KIT_TABLE, Kit, KitTable
 from .recorded_kits import KitError, KitSounds, read_kit_list
-from .stemgmd import STEM_FOLDERS
+from .stemgmd import STEM_OF_CLASS
 
 STEMGMD_FOLDER = "stemgmd"
 """The StemGMD-shaped tree under the output folder (beside one_shots/ and kits_report.md)."""
 DEFAULT_KITS = Path(__file__).resolve().parent.parent / "configs" / "recorded_kits.yaml"
-STEM_OF_CLASS = {code: folder for folder, code in STEM_FOLDERS.items()}
 ONE_SHOT_VELOCITIES = (32, 64, 100, 127)
 """Velocities of the one-shots written per kit and class (100 is also written as `<stem>.wav`)."""
 TAIL_SECONDS = 2.0

@@ -30,6 +30,8 @@ STEM_FOLDERS = {
     "ride": "CY_RD",
 }
 """StemGMD stem folder -> class code."""
+STEM_OF_CLASS = {code: folder for folder, code in STEM_FOLDERS.items()}
+"""Class code -> StemGMD stem folder."""
 
 SPLITS = ("train_train_kits", "val_train_kits", "test_train_kits", "test_test_kits",
           "eval_session_train_kits", "eval_session_test_kits")
