@@ -21,7 +21,7 @@ TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --r
 SPLIT ?= eval_session_test_kits
 MODELS ?= idm-44-train-kits oracle-irm
 
-.PHONY: venv demo demo-data kits-data kits-results preprocess train nmfd-templates eval test bench clean
+.PHONY: venv demo demo-data kits-data kits-results preprocess train finetune nmfd-templates eval test bench clean
 
 venv: $(VENV)/.installed
 
@@ -45,10 +45,11 @@ preprocess: venv
 # with the NMFD templates of the kits' one-shots
 PERFORMANCES ?= 120
 PERFORMANCE_SECONDS ?= 30
+ADAPT_PERFORMANCES ?= 12
 kits-data: venv
 	@test -n "$(OUT)" || { echo "usage: make kits-data OUT=/path/to/output [PERFORMANCES=$(PERFORMANCES)] [PERFORMANCE_SECONDS=$(PERFORMANCE_SECONDS)]"; exit 2; }
-	$(BIN)/python -m data.kits_data "$(OUT)" --performances $(PERFORMANCES) --seconds $(PERFORMANCE_SECONDS)
-	$(BIN)/python -m data.preprocess stemgmd "$(OUT)/stemgmd" "$(OUT)/data" -j $(JOBS)
+	$(BIN)/python -m data.kits_data "$(OUT)" --performances $(PERFORMANCES) --seconds $(PERFORMANCE_SECONDS) --adapt $(ADAPT_PERFORMANCES)
+	$(BIN)/python -m data.preprocess stemgmd "$(OUT)/stemgmd" "$(OUT)/data" -j $(JOBS) --keep-unsplit
 	$(BIN)/python -m baselines.nmf.templates "$(OUT)/data/nmfd_templates.pt" --one-shots "$(OUT)/one_shots"
 
 # the README's "Results on recorded kits": the kits set (made once), then every system on its test kits
@@ -60,7 +61,7 @@ kits-results: venv
 
 # a small set of recorded kits, preprocessed into demo/data
 demo-data:
-	$(MAKE) kits-data OUT=demo PERFORMANCES=12 PERFORMANCE_SECONDS=8
+	$(MAKE) kits-data OUT=demo PERFORMANCES=12 PERFORMANCE_SECONDS=8 ADAPT_PERFORMANCES=4
 
 # e.g. make train CONFIG=configs/tiny.yaml NPROC=2 ARGS="train.steps=100 log.out=runs/try"
 #      make train ARGS=--resume             (continue the run in the config's log.out)
@@ -68,6 +69,12 @@ demo-data:
 train: venv
 	@test "$(NNODES)" = 1 -o -n "$(RDZV)" || { echo "multi-node training needs RDZV=host:port (the rendezvous endpoint)"; exit 2; }
 	$(BIN)/torchrun $(TORCHRUN_NODES) --nproc-per-node=$(NPROC) -m trainer.train --config $(CONFIG) $(ARGS)
+
+# fine-tuning a trained model to new kits (configs/finetune_kits.yaml: the released model to the
+# recorded test kits); the same variables as train
+FINETUNE_CONFIG ?= configs/finetune_kits.yaml
+finetune: venv
+	$(MAKE) train CONFIG=$(FINETUNE_CONFIG) NPROC=$(NPROC) ARGS="$(ARGS)"
 
 # NMFD one-shot templates of every kit of SPLIT, averaged from its stems around the onsets, into
 # DATA/nmfd_templates.pt (where `make eval` looks); ARGS="--one-shots DIR" for isolated hits instead

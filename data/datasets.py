@@ -23,14 +23,22 @@ CROP_SECONDS = 6.0
 """Training crop length of the released model."""
 
 
-class _ItemsDataset(Dataset):
-    """The manifest rows of some splits, read through the training cache."""
+def kit_index(kits, name: str) -> int:
+    """The position of kit `name` (any case) in the model's kit names `kits`, -1 when absent."""
+    name = (name or "").lower()
+    return list(kits).index(name) if name in kits else -1
 
-    def __init__(self, folder, splits, normalize: bool, stems: bool):
+
+class _ItemsDataset(Dataset):
+    """The manifest rows of some splits, read through the training cache. `kit_id` is the
+    manifest's, or with `kits` (a model's kit names) the kit's position among them (-1: absent)."""
+
+    def __init__(self, folder, splits, normalize: bool, stems: bool, kits=None):
         self.folder = folder
         self.rows = select(read_manifest(folder), splits)
         if not self.rows:
             raise ValueError(f"{folder}: no items in split {splits!r}")
+        self.kit_ids = [r["kit_id"] if kits is None else kit_index(kits, r["kit"]) for r in self.rows]
         if stems and not all(r["stems"] for r in self.rows):
             raise ValueError(f"{folder}: split {splits!r} has items without stems; "
                              "preprocess with --stems all to keep every item's stems")
@@ -48,7 +56,7 @@ class _ItemsDataset(Dataset):
         scale = 1.0 / peak if self.normalize and peak > 0 else 1.0
         audio *= scale
         example = {"mixture": torch.from_numpy(audio), "onsets": onsets, "velocities": velocities,
-                   "kit_id": row["kit_id"], "id": row["id"], "offset": offset / SAMPLE_RATE,
+                   "kit_id": self.kit_ids[k], "id": row["id"], "offset": offset / SAMPLE_RATE,
                    "length": max(0, min(n, int(self.lengths[k]) - offset)), "scale": scale}
         if self.stems:
             stems = np.zeros((len(CLASSES), n), dtype=np.float32)
@@ -80,8 +88,8 @@ class CropDataset(_ItemsDataset):
 
     def __init__(self, folder, splits="train_train_kits", seconds: float = CROP_SECONDS, seed: int = 0,
                  crops_per_epoch: int = None, normalize: bool = True, stems: bool = False,
-                 sampling: str = "duration", max_crops: int = None):
-        super().__init__(folder, splits, normalize, stems)
+                 sampling: str = "duration", max_crops: int = None, kits=None):
+        super().__init__(folder, splits, normalize, stems, kits)
         if sampling not in SAMPLINGS:
             raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, not {sampling!r}")
         self.n = int(round(seconds * SAMPLE_RATE))
@@ -123,8 +131,8 @@ class ClipDataset(_ItemsDataset):
     `seconds` of each from `offset` seconds (zero-padded where an item is shorter)."""
 
     def __init__(self, folder, splits="val_train_kits", seconds: float = None, offset: float = 0.0,
-                 normalize: bool = True, stems: bool = False):
-        super().__init__(folder, splits, normalize, stems)
+                 normalize: bool = True, stems: bool = False, kits=None):
+        super().__init__(folder, splits, normalize, stems, kits)
         self.n = None if seconds is None else int(round(seconds * SAMPLE_RATE))
         self.offset = int(round(offset * SAMPLE_RATE))
 

@@ -138,6 +138,7 @@ def process_item(out, item: Item) -> dict:
                missing_stems=" ".join(c for c in CLASSES if item.stems and c not in item.stems),
                **{f"n_{c}": counts[c] for c in CLASSES})
     record = {"row": row, "dropped_pitches": {str(p): n for p, n in sorted(dropped.items())},
-              "late_onsets": late, "lacking_onsets": dict(sorted(lacking.items())), "notes": sorted(set(notes)), "signature": item.signature()}
+              "late_onsets": late, "lacking_onsets": dict(sorted(lacking.items())), "notes": sorted(set(notes)),
+              "signature": item.signature()}
     write_text_if_changed(record_path(out, item.id), json.dumps(record, indent=1) + "\n")
     return json.loads(json.dumps(record))

@@ -11,7 +11,9 @@ at the notes' sample positions, so the audio starts where the annotation says. W
 - `stemgmd/groove/info.csv`, `stemgmd/groove/<drummer>/<session>/<performance>.mid`;
 - `stemgmd/audio/<drummer>/<session>/<kit>/<stem folder>/<performance>.flac` (mono 24-bit
   44.1 kHz; a class with no notes, or one the kit lacks, gets no file). Training kits play
-  every performance, test kits only the test ones, so neither reaches a training split;
+  every performance, test kits the test ones and, for fine-tuning to them, a few training and
+  validation performances (`adapt`; the adaptation splits of `data.stemgmd.ADAPTATION_SPLITS`,
+  which preprocessing keeps with `--keep-unsplit`), so no test kit reaches a training split;
 - `stemgmd/kits.csv`: the kit table preprocessing reads (name, group, kit id, classes lacked);
 - `one_shots/<kit>/<stem>.wav` (velocity 100; the layout `python -m baselines.nmf.templates
   --one-shots` reads) and `one_shots/<kit>/velocity_<v>/<stem>.wav` for a few more velocities;
@@ -47,6 +49,8 @@ from .stemgmd import STEM_OF_CLASS
 STEMGMD_FOLDER = "stemgmd"
 """The StemGMD-shaped tree under the output folder (beside one_shots/ and kits_report.md)."""
 DEFAULT_KITS = Path(__file__).resolve().parent.parent / "configs" / "recorded_kits.yaml"
+ADAPT_PERFORMANCES = 12
+"""Training performances the test kits also play, for fine-tuning (a quarter as many validation ones)."""
 ONE_SHOT_VELOCITIES = (32, 64, 100, 127)
 """Velocities of the one-shots written per kit and class (100 is also written as `<stem>.wav`)."""
 TAIL_SECONDS = 2.0
@@ -174,8 +178,16 @@ def lag_report(sources, stats: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def adaptation_performances(planned, count: int) -> set:
+    """Ids of the first `count` training and `count / 4` (at least one) validation performances."""
+    chosen = set()
+    for split, n in (("train", count), ("validation", max(1, count // 4) if count else 0)):
+        chosen.update([row["id"] for row, _, _ in planned if row["split"] == split][:n])
+    return chosen
+
+
 def build(out, kit_list=DEFAULT_KITS, performances: int = 120, seconds: float = 30.0, seed: int = 0,
-          progress: bool = True, say=print) -> dict:
+          progress: bool = True, say=print, adapt: int = ADAPT_PERFORMANCES) -> dict:
     """Write the set under `out` (see the module's docstring); returns {(kit, class): (lags, onsets, unmeasured)}."""
     out = Path(out)
     tree = out / STEMGMD_FOLDER
@@ -190,9 +202,10 @@ def build(out, kit_list=DEFAULT_KITS, performances: int = 120, seconds: float = 
     writer.writerows(row for row, _, _ in planned)
     write_text_if_changed(tree / "groove" / "info.csv", info.getvalue())
     stats = {}
+    adapting = adaptation_performances(planned, adapt)
     for source in sources:
         played = [(row, note_times(notes, bpm)) for row, notes, bpm in planned
-                  if source.group == "train" or row["split"] == "test"]
+                  if source.group == "train" or row["split"] == "test" or row["id"] in adapting]
         velocities = {}
         for _, hits in played:
             for _, code, velocity in hits:
@@ -232,14 +245,18 @@ def main(argv=None) -> int:
     parser.add_argument("--kits", type=Path, default=DEFAULT_KITS, help="kit list YAML (default: %(default)s)")
     parser.add_argument("--performances", type=int, default=120, help="performances to generate (default 120)")
     parser.add_argument("--seconds", type=float, default=30.0, help="mean length of a performance (default 30)")
+    parser.add_argument("--adapt", type=int, default=ADAPT_PERFORMANCES, metavar="N",
+                        help="training performances the test kits also play, for fine-tuning (and N/4 validation "
+                             "ones; default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    if args.performances < 3 or args.seconds <= 0:
-        parser.error("--performances must be at least 3 (train, validation, test) and --seconds positive")
+    if args.performances < 3 or args.seconds <= 0 or args.adapt < 0:
+        parser.error("--performances must be at least 3 (train, validation, test), --seconds positive and "
+                     "--adapt 0 or more")
     try:
         build(args.out, args.kits, args.performances, args.seconds, args.seed, progress=not args.quiet,
-              say=(lambda _: None) if args.quiet else print)
+              say=(lambda _: None) if args.quiet else print, adapt=args.adapt)
     except (KitError, OSError, ValueError) as exc:
         print(f"kits_data: error: {exc}", file=sys.stderr)
         return 2

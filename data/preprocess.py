@@ -31,7 +31,7 @@ from .items import done_record, process_item, source_frames
 from .kit_table import KIT_TABLE, STEMGMD_KIT_TABLE, find_kit_table
 from .manifest import MANIFEST, manifest_text
 from .own import folder_items
-from .stemgmd import SPLITS, check_splits, row_splits, stemgmd_items
+from .stemgmd import ADAPTATION_SPLITS, SPLITS, check_splits, row_splits, stemgmd_items
 
 REPORT = "report.txt"
 ITEM_ERRORS = (OnsetFileError, OSError, RuntimeError, ValueError)
@@ -164,7 +164,7 @@ def dataset_report(records, plan, failures) -> str:
     rows = [r["row"] for r in records]
     lines = [f"{len(rows)} items, {sum(r['duration'] for r in rows) / 3600:.2f} hours of audio"]
     by_split = Counter(s or "(no split)" for r in rows for s in row_splits(r))
-    order = [s for s in SPLITS if s in by_split] + sorted(s for s in by_split if s not in SPLITS)
+    order = [s for s in SPLITS + ADAPTATION_SPLITS if s in by_split] + sorted(s for s in by_split if s not in SPLITS + ADAPTATION_SPLITS)
     lines += ["", "items per split (the test splits include their eval_session items):"]
     lines += [f"  {s:<26}{by_split[s]:>8}" for s in order]
     by_kit = Counter((r["kit_id"], r["kit"] or "(no kit)") for r in rows)
@@ -210,7 +210,8 @@ def _parser() -> argparse.ArgumentParser:
     gmd.add_argument("--stems", choices=("eval", "all", "none"), default="eval",
                      help="write mono stems for the evaluation splits (default), every item, or none")
     gmd.add_argument("--keep-unsplit", action="store_true",
-                     help="also process items in none of the paper's splits (train/validation takes with test kits)")
+                     help="also process items in none of the paper's splits (train/validation takes with test "
+                          "kits), into the adaptation splits adapt_test_kits and adapt_val_test_kits")
     own = sources.add_parser("folder", help="a folder of your own mixtures with TSV or MIDI annotations")
     own.add_argument("root", type=Path, help="folder of mixtures (searched recursively)")
     own.add_argument("--annotations", type=Path, help="folder mirroring ROOT with the annotations (default: beside "

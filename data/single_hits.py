@@ -17,21 +17,9 @@ import sys
 from pathlib import Path
 
 from idm.audio import AudioError, read_audio, write_wav
-from idm.constants import CLASS_NAMES, CLASSES
+from idm.constants import CLASS_NAMES, CLASSES, SINGLE_HIT_CLASSES
 from idm.inputs import AUDIO_SUFFIXES
 
-SINGLE_HIT_CLASSES = {
-    "kick": "KD",
-    "snare": "SD",
-    "hihat_closed": "HH_CHH",
-    "hihat_open": "HH_OHH",
-    "hi_tom": "TT_HFT",  # swapped against the stem folders (where hi_tom is TT_HMT)
-    "low_tom": "TT_HMT",  # swapped against the stem folders (where low_tom is TT_HFT)
-    "mid_tom": "TT_LMT",
-    "crash_left": "CY_CR",
-    "ride": "CY_RD",
-}
-"""Single-hit file name (before `-<n>`) -> class code, with the single hits' own tom naming."""
 _NAME = re.compile(r"(?P<name>.+)-(?P<take>\d+)")
 
 

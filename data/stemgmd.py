@@ -37,6 +37,11 @@ SPLITS = ("train_train_kits", "val_train_kits", "test_train_kits", "test_test_ki
           "eval_session_train_kits", "eval_session_test_kits")
 """The paper's six splits: GMD's split (or its eval_session) crossed with the kit group."""
 
+ADAPTATION_SPLITS = ("adapt_test_kits", "adapt_val_test_kits")
+"""GMD's train and validation performances with the test kits, in none of the paper's splits: kept
+with `keep_unsplit`, for fine-tuning a model to kits it was not trained on (and validating it),
+scored on the test kits' own test split."""
+
 EVALUATION_SPLITS = SPLITS[1:]
 """Splits whose items keep their stems on disk for evaluation."""
 
@@ -77,13 +82,20 @@ def paper_split(gmd_split: str, group: str, eval_session: bool) -> str:
     return "test_test_kits" if gmd_split == "test" else ""
 
 
+def adaptation_split(gmd_split: str, group: str) -> str:
+    """The adaptation split (ADAPTATION_SPLITS) of a performance in none of the paper's splits."""
+    return {"train": "adapt_test_kits", "validation": "adapt_val_test_kits"}.get(gmd_split, "") \
+        if group == "test_kits" else ""
+
+
 def check_splits(rows, kits: KitTable = STEMGMD_KIT_TABLE) -> None:
     """Raise ValueError unless the paper's splits are disjoint where they must be.
 
-    No performance of train_train_kits may appear in any other split, validation and test
-    performances may not meet, and each split holds only kits of its own group.
+    No performance of train_train_kits may appear in any other split of the paper, validation
+    and test performances may not meet, each split holds only kits of its own group, and the
+    adaptation splits share no performance with each other or the test kits' test splits.
     """
-    performances = {s: set() for s in SPLITS}
+    performances = {s: set() for s in SPLITS + ADAPTATION_SPLITS}
     for row in rows:
         split = row["split"]
         if split not in performances:
@@ -95,6 +107,8 @@ def check_splits(rows, kits: KitTable = STEMGMD_KIT_TABLE) -> None:
     pairs = [("train_train_kits", s) for s in SPLITS[1:]] + [("val_train_kits", s) for s in SPLITS[2:]]
     pairs += [(a, b) for a in ("test_train_kits", "test_test_kits")
               for b in ("eval_session_train_kits", "eval_session_test_kits")]
+    pairs += [(a, b) for a in ADAPTATION_SPLITS for b in ("adapt_val_test_kits", "test_test_kits",
+                                                          "eval_session_test_kits") if a != b]
     for a, b in pairs:
         shared = performances[a] & performances[b]
         if shared:
@@ -152,7 +166,7 @@ def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool =
 
     `keep_stems` is 'eval' (items of the evaluation splits), 'all' or 'none'; items in none
     of the paper's splits (train and validation performances with test kits) are skipped
-    unless `keep_unsplit`. The onsets of classes a kit lacks (see `data.kit_table`) are left
+    unless `keep_unsplit`, which puts them in the ADAPTATION_SPLITS. The onsets of classes a kit lacks (see `data.kit_table`) are left
     out of its items' annotations.
     """
     index = PerformanceIndex(read_info(info_csv))
@@ -177,7 +191,8 @@ def stemgmd_items(root, info_csv, keep_stems: str = "eval", keep_unsplit: bool =
                                                                  kits.get(e[0][1]).kit_id)):
         kit = kits.get(kit)
         group = kit.kit_group
-        split = paper_split(p.split, group, p.eval_session)
+        split = paper_split(p.split, group, p.eval_session) or (
+            adaptation_split(p.split, group) if keep_unsplit else "")
         if not split and not keep_unsplit:
             plan.skipped["in none of the paper's splits"] += 1
             continue

@@ -44,6 +44,9 @@ EXAMPLE_SECONDS = 10.0
 """Seconds of the example track shown in example.png."""
 DEFAULT_TEMPLATES = "nmfd_templates.pt"
 """The NMFD template file looked for in DATA when --nmfd-templates is not given."""
+DEFAULT_ONE_SHOTS = "one_shots"
+"""The one-shot folder (`<kit>/` each) looked for in DATA, then beside it (as `make kits-data` writes
+it), when --one-shots is not given."""
 
 
 class EvaluationError(Exception):
@@ -68,7 +71,7 @@ def _evaluate(task) -> tuple:
     name, index, with_example = task
     systems, options = _worker["systems"], _worker["options"]
     if name not in systems:
-        systems[name] = build_system(name, options["nmfd_templates"])
+        systems[name] = build_system(name, options["nmfd_templates"], options["one_shots"])
     system, track = systems[name], _worker["tracks"].load(index)
     reason = system.skip_reason(track)
     if reason:
@@ -107,27 +110,35 @@ def _check_options(out: Path, options: dict) -> None:
     write_text_if_changed(path, json.dumps(options, indent=1, sort_keys=True) + "\n")
 
 
-def _check_system_cache(out: Path, name: str, nmfd_templates, notes) -> None:
+def _check_system_cache(out: Path, name: str, nmfd_templates, one_shots, notes) -> None:
     folder = out / "cache" / system_key(name)
-    identity, path = system_identity(name, nmfd_templates), folder / "system.json"
+    identity, path = system_identity(name, nmfd_templates, one_shots), folder / "system.json"
     if path.is_file() and json.loads(path.read_text()) != identity:
         stale = [f for f in folder.rglob("*.json") if f != path]
         for f in stale + [out / "cache" / "example" / f"{system_key(name)}.npz"]:
             f.unlink(missing_ok=True)
-        notes(f"{name}: its checkpoint, weights or templates changed since its results were cached; "
+        notes(f"{name}: its checkpoint, weights, templates or one-shots changed since its results were cached; "
               f"re-evaluating {len(stale)} tracks")
     write_text_if_changed(path, json.dumps(identity, sort_keys=True) + "\n")
 
 
 def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, silent: str = "exclude",
              window: float = WINDOW, spaces=SPACES, limit: int = None, progress: bool = True,
-             notes=print, nmfd_templates=None) -> dict:
+             notes=print, nmfd_templates=None, one_shots=None) -> dict:
     """Run `systems` on the tracks and write OUT's tables and plots; returns the summaries.
-    NMFD cases that need one-shot templates read `nmfd_templates` (default DATA/nmfd_templates.pt)."""
+    NMFD cases that need one-shot templates read `nmfd_templates` (default DATA/nmfd_templates.pt),
+    `+gt-one-shots` systems the kits' one-shot folders in `one_shots` (default DATA/one_shots, or
+    one_shots beside DATA)."""
     out = Path(out)
     if nmfd_templates is None and (Path(data) / DEFAULT_TEMPLATES).is_file():
         nmfd_templates = Path(data) / DEFAULT_TEMPLATES
     nmfd_templates = str(Path(nmfd_templates).resolve()) if nmfd_templates else None
+    if one_shots is None:
+        one_shots = next((p for p in (Path(data) / DEFAULT_ONE_SHOTS, Path(data).parent / DEFAULT_ONE_SHOTS)
+                          if p.is_dir()), None)
+    elif not Path(one_shots).is_dir():
+        raise EvaluationError(f"{one_shots}: no such one-shot folder")
+    one_shots = str(Path(one_shots).resolve()) if one_shots else None
     tracks = open_tracks(data, split)
     for name in systems:
         parse_system(name)
@@ -139,7 +150,7 @@ def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, si
     out.mkdir(parents=True, exist_ok=True)
     _check_options(out, options)
     for name in systems:
-        _check_system_cache(out, name, nmfd_templates, notes)
+        _check_system_cache(out, name, nmfd_templates, one_shots, notes)
 
     example_dir = out / "cache" / "example"
     todo = []
@@ -150,7 +161,7 @@ def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, si
             if with_example or not _cache_file(out, name, tracks.ids[i]).is_file():
                 todo.append((name, i, with_example))
     worker_options = {**options, "threads": 1 if jobs > 1 else torch.get_num_threads(),
-                      "nmfd_templates": nmfd_templates}
+                      "nmfd_templates": nmfd_templates, "one_shots": one_shots}
     bar = tqdm(total=len(todo), desc="evaluating", unit="track", disable=not progress, file=sys.stderr)
 
     def store(name, index, result, example):
@@ -239,7 +250,7 @@ def main(argv=None) -> int:
                         help="split of a preprocessed folder (default: %(default)s)")
     parser.add_argument("--models", nargs="+", default=["idm-44-train-kits", "oracle-irm"], metavar="SYSTEM",
                         help=f"systems: {', '.join(system_names())}, or a checkpoint path (optionally "
-                             "+gt-onsets or +gt-kit); default: %(default)s")
+                             "+gt-onsets, +gt-kit, +gt-one-shots); default: %(default)s")
     parser.add_argument("--out", required=True, help="output folder (results are cached there: rerun to resume)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
     parser.add_argument("--segment", type=float, help="score non-overlapping segments of this many seconds, "
@@ -252,6 +263,9 @@ def main(argv=None) -> int:
     parser.add_argument("--nmfd-templates", metavar="FILE",
                         help=f"one-shot templates of NMFD cases 1a, 1b, 2 (python -m baselines.nmf.templates; "
                              f"default: DATA/{DEFAULT_TEMPLATES} when it exists)")
+    parser.add_argument("--one-shots", metavar="DIR",
+                        help=f"one-shots of each kit, DIR/<kit>/<stem>.wav, for +gt-one-shots (default: "
+                             f"DATA/{DEFAULT_ONE_SHOTS}, or {DEFAULT_ONE_SHOTS} beside DATA, when it exists)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
@@ -261,7 +275,8 @@ def main(argv=None) -> int:
             raise EvaluationError("--segment must be a positive number of seconds")
         evaluate(args.data, args.split, args.models, args.out, args.jobs, args.segment, args.silent,
                  args.window, limit=args.limit, progress=not args.quiet,
-                 notes=lambda line: print(line, file=sys.stderr), nmfd_templates=args.nmfd_templates)
+                 notes=lambda line: print(line, file=sys.stderr), nmfd_templates=args.nmfd_templates,
+                 one_shots=args.one_shots)
     except (EvaluationError, ValueError, OSError) as exc:
         print(f"evaluation: error: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,11 @@ Names (`system_names()` lists them; `describe(name)` says what information each 
 - `<model>+gt-onsets`: IDM driven by the ground-truth onsets (the "corrected transcription"
   setting); its onsets are the reference's, so they are not scored;
 - `<model>+gt-kit`: IDM with the ground-truth kit label instead of its kit classifier
-  (tracks of kits the model was not trained on are skipped);
+  (matched by name; tracks of kits the model does not know are skipped);
+- `<model>+gt-one-shots`: IDM with the recorded one-shots of the track's kit in place of the
+  synthesised ones (the authors' ablation), read from a one-shot folder per kit
+  (`ONE_SHOTS/<kit>/`, as `make kits-data` writes them; see `idm.one_shots`);
+- variants combine: `<model>+gt-onsets+gt-one-shots`;
 - `nmfd-1a`, `nmfd-1b`, `nmfd-2`, `nmfd-3`, `nmfd-4`: the authors' NMFD cases
   (`baselines.nmf`); 1a, 1b and 2 take one-shot templates of the track's kit from a template
   file (`baselines.nmf.templates`), 1a, 1b and 3 the true onsets;
@@ -35,13 +39,13 @@ from baselines.larsnet import WeightsError, load_larsnet
 from baselines.nmf.templates import TemplateBank
 from baselines.larsnet.weights import find_released
 from idm.checkpoint import PRETRAINED, load_model, resolve_checkpoint, sha256_of
-from idm.constants import TRAIN_KITS
+from idm.one_shots import OneShotError, read_one_shots
 from idm.separate import separate
 
 from .tracks import Track
 
 ORACLES = ("oracle-irm",)
-IDM_VARIANTS = ("gt-onsets", "gt-kit")
+IDM_VARIANTS = ("gt-onsets", "gt-kit", "gt-one-shots")
 NMFD_PREFIX = "nmfd-"
 LARSNET = "larsnet"
 LARSNET_VARIANTS = ("wiener",)
@@ -70,28 +74,51 @@ class OracleIRM:
 
 
 class IDMSystem:
-    """IDM from a released name or checkpoint, optionally with ground-truth onsets or kit."""
+    """IDM from a released name or checkpoint, optionally with ground-truth onsets, kit or one-shots."""
 
-    def __init__(self, model: str, variant: str = None, seed: int = 0):
-        self.model_name, self.variant, self.seed = model, variant, seed
+    def __init__(self, model: str, variants=(), seed: int = 0, one_shots=None):
+        self.model_name, self.variants, self.seed = model, frozenset(variants), seed
         self.model = load_model(model)
+        self.one_shot_root, self.kit_one_shots = (Path(one_shots) if one_shots else None), {}
+
+    def model_kit(self, track: Track):
+        """The model's kit id of the track's kit: by name where the model names its kits, else the
+        track's kit id; None when the model does not know the kit."""
+        config = self.model.config
+        if config.kit_names:
+            return config.kit_names.index(track.kit.lower()) if track.kit.lower() in config.kit_names else None
+        return track.kit_id if 0 <= track.kit_id < config.n_kits else None
 
     def skip_reason(self, track: Track):
-        if self.variant == "gt-kit" and not 0 <= track.kit_id < self.model.config.n_kits:
-            return f"kit id {track.kit_id} is not one of the model's {self.model.config.n_kits} training kits"
-        if self.variant == "gt-kit" and self.model_name in PRETRAINED and track.kit and \
-                track.kit != TRAIN_KITS[track.kit_id]:
-            return f"kit {track.kit!r} is not one of StemGMD's training kits, which the released model knows"
-        if self.variant == "gt-onsets" and track.onsets is None:
+        if "gt-kit" in self.variants and self.model_kit(track) is None:
+            known = ", ".join(self.model.config.kits)
+            return f"kit {track.kit or track.kit_id!r} is not one of the model's kits ({known})"
+        if "gt-onsets" in self.variants and track.onsets is None:
             return "the track has no reference onsets"
+        if "gt-one-shots" in self.variants:
+            return self._one_shot_problem(track)
         return None
+
+    def _one_shot_problem(self, track: Track):
+        if self.one_shot_root is None:
+            return "no one-shot folder (pass --one-shots, or put the kits' one-shots in DATA/one_shots)"
+        if not track.kit:
+            return "the track's kit is unknown"
+        if track.kit not in self.kit_one_shots:
+            try:
+                self.kit_one_shots[track.kit] = read_one_shots(self.one_shot_root / track.kit)
+            except OneShotError as exc:
+                self.kit_one_shots[track.kit] = str(exc)
+        found = self.kit_one_shots[track.kit]
+        return found if isinstance(found, str) else None
 
     @torch.no_grad()
     def __call__(self, track: Track) -> Estimate:
-        onsets = track.onsets if self.variant == "gt-onsets" else None
-        kit = track.kit_id if self.variant == "gt-kit" else None
-        result = separate(track.mixture, self.model, masking="none", onsets=onsets, seed=self.seed, kit=kit)
-        return Estimate(synth=result.synthesized[0], onsets=None if self.variant == "gt-onsets" else result.onsets[0])
+        gt_onsets = "gt-onsets" in self.variants
+        result = separate(track.mixture, self.model, masking="none", onsets=track.onsets if gt_onsets else None,
+                          seed=self.seed, kit=self.model_kit(track) if "gt-kit" in self.variants else None,
+                          one_shots=self.kit_one_shots[track.kit] if "gt-one-shots" in self.variants else None)
+        return Estimate(synth=result.synthesized[0], onsets=None if gt_onsets else result.onsets[0])
 
 
 class NMFDSystem:
@@ -164,8 +191,11 @@ def parse_system(name: str) -> tuple:
             raise ValueError(f"{name}: {path} does not exist (a LarsNet checkpoint or a folder of the released files)")
         return LARSNET, path or None, variant or None
     model, _, variant = name.partition("+")
-    if variant and variant not in IDM_VARIANTS:
-        raise ValueError(f"{name}: unknown IDM variant {variant!r} (variants: {', '.join(IDM_VARIANTS)})")
+    variants = variant.split("+") if variant else []
+    unknown = [v for v in variants if v not in IDM_VARIANTS]
+    if unknown or len(set(variants)) != len(variants):
+        raise ValueError(f"{name}: unknown or repeated IDM variant {(unknown or variants)[0]!r} (variants: "
+                         f"{', '.join(IDM_VARIANTS)}, combined with +)")
     if model not in PRETRAINED:
         try:
             resolve_checkpoint(model)
@@ -175,9 +205,9 @@ def parse_system(name: str) -> tuple:
     return "idm", model, variant or None
 
 
-def build_system(name: str, nmfd_templates=None):
+def build_system(name: str, nmfd_templates=None, one_shots=None):
     """The system called `name` (see the module docstring); NMFD cases 1a, 1b and 2 read their
-    one-shot templates from the file `nmfd_templates`."""
+    one-shot templates from the file `nmfd_templates`, `+gt-one-shots` the folder `one_shots`."""
     kind, model, variant = parse_system(name)
     if kind == "oracle-irm":
         return OracleIRM()
@@ -185,7 +215,7 @@ def build_system(name: str, nmfd_templates=None):
         return NMFDSystem(variant, nmfd_templates)
     if kind == LARSNET:
         return LarsNetSystem(model, wiener=variant == "wiener")
-    return IDMSystem(model, variant)
+    return IDMSystem(model, variant.split("+") if variant else (), one_shots=one_shots)
 
 
 def describe(name: str) -> str:
@@ -197,20 +227,24 @@ def describe(name: str) -> str:
         return nmf.CASES[variant].info
     if kind == LARSNET:
         return "mixture (supervised on isolated stems)" + (f"; alpha-Wiener, alpha {WIENER_ALPHA:g}" if variant else "")
-    return {None: "mixture", "gt-onsets": "mixture + true onsets", "gt-kit": "mixture + true kit label"}[variant]
+    given = {"gt-onsets": "true onsets", "gt-kit": "true kit label", "gt-one-shots": "true one-shots"}
+    return " + ".join(["mixture"] + [given[v] for v in (variant.split("+") if variant else [])])
 
 
 def _files_identity(paths) -> list:
     return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
 
 
-def system_identity(name: str, nmfd_templates=None) -> dict:
+def system_identity(name: str, nmfd_templates=None, one_shots=None) -> dict:
     """What a system's cached results depend on besides its name: a checkpoint's or template
-    file's hash, the released LarsNet files (or their absence)."""
+    file's hash, the one-shot files, the released LarsNet files (or their absence)."""
     kind, model, variant = parse_system(name)
     identity = {"name": name}
     if kind == "idm" and model not in PRETRAINED:
         identity["checkpoint_sha256"] = sha256_of(resolve_checkpoint(model))
+    if kind == "idm" and "gt-one-shots" in (variant or "").split("+"):
+        files = sorted(p for p in Path(one_shots).rglob("*") if p.is_file()) if one_shots else None
+        identity["one_shots"] = _files_identity(files) if files is not None else None
     elif kind == "nmfd" and nmf.CASES[variant].one_shot_templates:
         path = Path(nmfd_templates) if nmfd_templates else None
         identity["templates_sha256"] = sha256_of(path) if path and path.is_file() else None
@@ -229,6 +263,7 @@ def system_names() -> list:
     """The named systems (checkpoint paths are accepted too)."""
     released = list(PRETRAINED)
     return (released + [f"{m}+{v}" for m in released for v in IDM_VARIANTS]
+            + [f"{m}+gt-onsets+gt-one-shots" for m in released]
             + [NMFD_PREFIX + c for c in nmf.CASES] + [LARSNET] + [f"{LARSNET}+{v}" for v in LARSNET_VARIANTS]
             + list(ORACLES))
 

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from .config import ModelConfig
+from .constants import TRAIN_KITS
 from .files import atomic_path
 from .model import InverseDrumMachine
 
@@ -28,6 +29,7 @@ PRETRAINED = {
             "idm-44-train-kits/checkpoints/val-epoch=518-global_step=0.ckpt",
         sha256="5856a9bee7c6d503842795756d238dc8470f6f3e010e9e4f33ede0362850cb4c",
         description="released IDM, trained on StemGMD's six training kits (Apache-2.0)",
+        kits=TRAIN_KITS,
     ),
 }
 """Released models known by name."""
@@ -141,7 +143,7 @@ def model_from_file(path, device="cpu") -> InverseDrumMachine:
             raise CheckpointError(f"{path}: bad model config ({exc})") from None
         state = blob.get("model", {})
     elif isinstance(blob.get("state_dict"), dict):
-        config = ModelConfig()
+        config = ModelConfig(kit_names=TRAIN_KITS)  # the released file names no kits: its classifier's order
         try:
             state = rename_released(blob["state_dict"])
         except CheckpointError as exc:

@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 
 from .audio import AudioError, stderr_note
-from .checkpoint import DEFAULT_MODEL, PRETRAINED, CheckpointError, cache_dir, local_checkpoint
+from .checkpoint import DEFAULT_MODEL, PRETRAINED, CheckpointError, cache_dir, load_model, local_checkpoint
 from .inputs import find_inputs
+from .one_shots import read_one_shots
 from .onset_files import read_onsets
 from .runner import SeparateSettings, run_batch
 from .separate import MASKING, segment_samples
@@ -35,12 +36,18 @@ def parse_device(name: str) -> torch.device:
     return device
 
 
-def _list_models() -> int:
+def _kits_line(kits) -> str:
+    return "    kits (--kit NAME or ID): " + ", ".join(f"{name} ({i})" for i, name in enumerate(kits))
+
+
+def _list_models(checkpoint=None) -> int:
     for name, info in PRETRAINED.items():
         local = local_checkpoint(name)
         where = local if local else f"downloaded on first use to {cache_dir() / name}/"
         default = " (default)" if name == DEFAULT_MODEL else ""
-        print(f"{name}{default}: {info['description']}\n    {where}")
+        print(f"{name}{default}: {info['description']}\n    {where}\n{_kits_line(info['kits'])}")
+    if checkpoint:
+        print(f"{checkpoint}: checkpoint\n{_kits_line(load_model(checkpoint).config.kits)}")
     return 0
 
 
@@ -57,7 +64,9 @@ def _settings(args, notes) -> SeparateSettings:
     return SeparateSettings(model=args.checkpoint or args.name, output=output, layout=layout, device=str(device),
                             masking=args.masking, alpha=args.alpha, seed=args.seed, segment=args.segment,
                             residual=args.residual, midi=args.midi, keep_sr=args.keep_sr,
-                            onsets=read_onsets(args.onsets, notes) if args.onsets else None)
+                            onsets=read_onsets(args.onsets, notes) if args.onsets else None,
+                            one_shots=read_one_shots(args.one_shots, notes) if args.one_shots else None,
+                            kit=args.kit)
 
 
 def _name_clashes(inputs, settings) -> list:
@@ -76,7 +85,7 @@ def _name_clashes(inputs, settings) -> list:
 
 def _separate_command(args) -> int:
     if args.list_models:
-        return _list_models()
+        return _list_models(args.checkpoint)
     if not args.inputs:
         raise ValueError("give audio files or folders to separate (or --list-models)")
     inputs, errors = find_inputs(args.inputs, exclude=[args.out], skipped=lambda path, why: print(
@@ -133,9 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     model = sep.add_argument_group("model")
     model.add_argument("-n", "--name", default=DEFAULT_MODEL, help="model name (default: %(default)s)")
     model.add_argument("--checkpoint", help="checkpoint file to use instead of a named model")
-    model.add_argument("--list-models", action="store_true", help="list the named models and exit")
+    model.add_argument("--list-models", action="store_true", help="list the named models (and --checkpoint) with "
+                       "their kits, and exit")
     model.add_argument("--onsets", metavar="FILE", help="use this transcription (TSV time_s/class, or MIDI) "
                        "instead of the model's; one input only")
+    model.add_argument("--one-shots", metavar="DIR", help="recorded one-shots that replace the synthesised ones "
+                       "of their classes: DIR/<stem>.wav (kick, snare, ..., class codes or StemGMD single-hit "
+                       "names; several files of a class are velocity layers)")
+    model.add_argument("--kit", metavar="NAME|ID", help="condition the synthesiser on this kit of the model "
+                       "instead of the predicted one (--list-models shows them)")
     model.add_argument("--masking", choices=MASKING, default="wiener",
                        help="wiener: ratio-mask the mixture (default); none: write the raw resynthesis")
     model.add_argument("--alpha", type=float, default=1.0, help="mask exponent (default: %(default)s)")

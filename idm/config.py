@@ -15,6 +15,8 @@ class ModelConfig:
     encoder_depths: tuple = (3, 3, 9, 3)
     head_kernel: int = 7
     n_kits: int = len(TRAIN_KITS)
+    kit_names: tuple = ()
+    """Names of the kit classifier's outputs, in order; empty: unnamed (`kit0`, `kit1`, ...)."""
     synth_channels: int = 48
     synth_layers: int = 12
     synth_kernel: int = 15
@@ -26,6 +28,11 @@ class ModelConfig:
     def __post_init__(self):
         object.__setattr__(self, "encoder_dims", tuple(self.encoder_dims))
         object.__setattr__(self, "encoder_depths", tuple(self.encoder_depths))
+        object.__setattr__(self, "kit_names", tuple(str(n).lower() for n in self.kit_names))
+        if self.kit_names and len(self.kit_names) != self.n_kits:
+            raise ValueError(f"kit_names lists {len(self.kit_names)} kits, n_kits is {self.n_kits}")
+        if len(set(self.kit_names)) != len(self.kit_names):
+            raise ValueError(f"kit_names lists a kit twice: {', '.join(self.kit_names)}")
         if len(self.encoder_dims) != len(self.encoder_depths):
             raise ValueError("encoder_dims and encoder_depths must have the same length")
 
@@ -38,6 +45,11 @@ class ModelConfig:
         return self.encoder_dims[-1]
 
     @property
+    def kits(self) -> tuple:
+        """The kit names, `kit<i>` where unnamed."""
+        return self.kit_names or tuple(f"kit{i}" for i in range(self.n_kits))
+
+    @property
     def cond_dim(self) -> int:
         """Size of the synthesiser's conditioning vector: class one-hot + kit probabilities."""
         return self.n_classes + self.n_kits
@@ -47,6 +59,7 @@ class ModelConfig:
         d = asdict(self)
         d["encoder_dims"] = list(self.encoder_dims)
         d["encoder_depths"] = list(self.encoder_depths)
+        d["kit_names"] = list(self.kit_names)
         return d
 
     @classmethod

@@ -35,6 +35,21 @@ def class_code(name: str):
     return code if code in CLASSES else None
 
 
+SINGLE_HIT_CLASSES = {
+    "kick": "KD",
+    "snare": "SD",
+    "hihat_closed": "HH_CHH",
+    "hihat_open": "HH_OHH",
+    "hi_tom": "TT_HFT",  # swapped against StemGMD's stem folders (where hi_tom is TT_HMT)
+    "low_tom": "TT_HMT",  # swapped against StemGMD's stem folders (where low_tom is TT_HFT)
+    "mid_tom": "TT_LMT",
+    "crash_left": "CY_CR",
+    "ride": "CY_RD",
+}
+"""StemGMD's single-hit file names (`<name>-<n>.wav`) -> class code, with the single hits' own tom
+naming: `hi_tom` is the high floor tom TT_HFT and `low_tom` the high tom TT_HMT."""
+
+
 GM_NOTES = {
     "KD": 36,
     "SD": 38,

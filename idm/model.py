@@ -89,6 +89,21 @@ class InverseDrumMachine(nn.Module):
             samples = fast_one_shots(self.synth, noise, cond, peak=peak)
         return samples.reshape(kit_probs.shape[0], self.config.n_classes, -1)
 
+    def true_kit_one_shots(self, kit_probs: torch.Tensor, kit_id: torch.Tensor, noise: torch.Tensor,
+                           peak=batch_peak) -> torch.Tensor:
+        """`one_shots` conditioned on the true kits `kit_id` (B,) (one-hot; the predicted `kit_probs`
+        where the kit is not one of the model's). With one noise block (K, 1, N) for the whole batch,
+        the items of one kit share their one-shots, which are synthesised once."""
+        b, known = kit_id.shape[0], (kit_id >= 0) & (kit_id < self.config.n_kits)
+        one_hot = F.one_hot(kit_id.clamp(0, self.config.n_kits - 1), self.config.n_kits).to(kit_probs.dtype)
+        kit_probs = torch.where(known.unsqueeze(-1), one_hot, kit_probs)
+        if noise.shape[0] != self.config.n_classes:
+            return self.one_shots(kit_probs, noise, peak)
+        positions = torch.arange(b, device=kit_id.device)
+        groups, inverse = torch.unique(torch.where(known, kit_id, -1 - positions), return_inverse=True)
+        first = torch.full((len(groups),), b, device=kit_id.device).scatter_reduce(0, inverse, positions, "amin")
+        return self.one_shots(kit_probs[first], noise.repeat(len(groups), 1, 1), peak)[inverse]
+
     def render(self, activations: torch.Tensor, samples: torch.Tensor, gains: torch.Tensor,
                length: int, start: int = 0) -> torch.Tensor:
         """Activations (B, K, M), one-shots (B, K, N), gains (B, K) -> stems (B, K, length - start).
@@ -102,15 +117,20 @@ class InverseDrumMachine(nn.Module):
         return tracks[..., start - first * HOP_LENGTH:] * gains.unsqueeze(-1)
 
     def forward(self, audio: torch.Tensor, onset_grid: torch.Tensor, noise: torch.Tensor,
-                sigmoid_grid: bool = True, peak=batch_peak) -> dict:
+                sigmoid_grid: bool = True, peak=batch_peak, kit_id: torch.Tensor = None) -> dict:
         """Teacher-forced pass used in training: the decoder is driven by `onset_grid` (B, K, M).
 
         `sigmoid_grid=True` reproduces the released training (`sigmoid(grid) * velocity`);
         False drives it with `grid * velocity`. `peak` as in `one_shots` (the trainer passes
-        one that takes the maximum over every DDP rank's batch).
+        one that takes the maximum over every DDP rank's batch). `kit_id` (B,), when given,
+        conditions the synthesiser on each example's true kit (one-hot) instead of the predicted
+        probabilities, except where it is not one of the model's kits (-1: unknown).
         """
         analysis = self.analyse(audio)
         drive = torch.sigmoid(onset_grid) if sigmoid_grid else onset_grid
-        samples = self.one_shots(analysis.kit_probs, noise, peak)
+        if kit_id is None:
+            samples = self.one_shots(analysis.kit_probs, noise, peak)
+        else:
+            samples = self.true_kit_one_shots(analysis.kit_probs, kit_id, noise, peak)
         stems = self.render(drive * analysis.velocity, samples, analysis.gains, audio.shape[-1])
         return dict(analysis=analysis, samples=samples, stems=stems, mix_estimate=stems.sum(1))

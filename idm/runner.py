@@ -8,7 +8,7 @@ import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from tqdm import tqdm
@@ -17,7 +17,8 @@ from .audio import AudioError, read_audio_file
 from .checkpoint import load_model
 from .constants import SAMPLE_RATE
 from .onset_files import OnsetFileError, onset_rows, onsets_midi, onsets_tsv
-from .separate import iter_segments, transcribe
+from .one_shots import fit_length
+from .separate import iter_segments, kit_index, transcribe
 from .stems import RESIDUAL, fold
 from .track_writer import OutputError, OutputSpec, TrackWriter
 
@@ -41,12 +42,24 @@ class SeparateSettings:
     midi: bool = False
     keep_sr: bool = False
     onsets: dict = None  # {class: times}: a transcription used instead of the model's (one input only)
+    one_shots: dict = None  # {class code: [one-shots]}: recorded one-shots used instead of synthesised ones
+    kit: str = None  # a kit of the model (name or id) used instead of the predicted one
 
     def writer(self, track: str, rate: int = SAMPLE_RATE, frames: int = None, notes=None) -> TrackWriter:
         """The writer of `track`'s outputs under these settings."""
         stems = list(self.layout) + ([RESIDUAL] if self.residual else [])
         extra = [("onsets", "tsv")] + ([("onsets", "mid")] if self.midi else [])
         return TrackWriter(self.output, track, stems, extra, rate, frames, notes)
+
+
+def for_model(settings: SeparateSettings, model, notes=None) -> SeparateSettings:
+    """The settings with the kit checked against `model` and the one-shots fitted to its one-shot
+    length (once, with notes, instead of once per file)."""
+    if settings.kit is not None:
+        kit_index(model, settings.kit)
+    if settings.one_shots:
+        settings = replace(settings, one_shots=fit_length(settings.one_shots, model.config.one_shot_length, notes))
+    return settings
 
 
 def separate_file(path, track: str, model, settings: SeparateSettings, notes=None, progress=None) -> str:
@@ -60,7 +73,8 @@ def separate_file(path, track: str, model, settings: SeparateSettings, notes=Non
     total = audio.shape[-1] / SAMPLE_RATE
     if progress:
         progress(0.0, total)
-    tr = transcribe(audio, model, onsets=settings.onsets, seed=settings.seed, notes=notes)
+    tr = transcribe(audio, model, onsets=settings.onsets, seed=settings.seed, notes=notes, kit=settings.kit,
+                    one_shots=settings.one_shots)
     out_rate = rate if settings.keep_sr else SAMPLE_RATE
     if out_rate != SAMPLE_RATE and notes:
         notes(f"{path}: writing stems at {out_rate} Hz (--keep-sr)")
@@ -135,6 +149,7 @@ def run_batch(inputs, settings: SeparateSettings, jobs: int = 1, quiet: bool = F
     threads. Progress bars show when stderr is a terminal and `quiet` is off.
     """
     model = load_model(settings.model, device=settings.device)  # checked here, before any worker starts
+    settings = for_model(settings, model, None if quiet else _printer(quiet))
     progress_bars = _Bars(len(inputs), max(1, jobs), not quiet and sys.stderr.isatty())
     try:
         if jobs <= 1 or len(inputs) <= 1:

@@ -9,6 +9,7 @@ from .audio import AudioError, read_audio
 from .constants import CLASSES, FRAME_RATE, HOP_LENGTH, SAMPLE_RATE, class_code
 from .masking import MASK_CONTEXT, ratio_mask
 from .model import InverseDrumMachine
+from .one_shots import as_one_shots, fit_length, layered_render, replace_one_shots
 from .peaks import default_peak_params, peak_pick
 from .sequencer import onset_frames, onset_times_to_grid
 from .synth import inference_noise
@@ -28,7 +29,7 @@ class Separation:
     onsets: list  # per item: {class: onset times in seconds (np.ndarray)}
     velocities: list  # per item: {class: velocities at those onsets (np.ndarray)}
     kit_probs: torch.Tensor  # (B, n_kits)
-    samples: torch.Tensor  # (B, K, N) the one-shots used
+    samples: torch.Tensor  # (B, K, N) the one-shots used (of a class with velocity layers, its loudest)
     sample_rate: int = SAMPLE_RATE
 
 
@@ -86,24 +87,39 @@ class Transcription:
 
     mixture: torch.Tensor  # (B, T) mono 44.1 kHz
     activations: torch.Tensor  # (B, K, M) onset grid times velocity
-    samples: torch.Tensor  # (B, K, N) one-shots
+    samples: torch.Tensor  # (B, K, N) one-shots (of a class with velocity layers, its loudest)
     gains: torch.Tensor  # (B, K) track gains
     kit_probs: torch.Tensor  # (B, n_kits)
     onsets: list
     velocities: list
+    layers: dict = None  # {class index: (B, L, N)} velocity layers of given one-shots (see idm.one_shots)
+
+
+def kit_index(model: InverseDrumMachine, kit) -> int:
+    """A kit of the model, by name (any case) or id -> its id; ValueError naming the model's kits."""
+    kits = model.config.kits
+    if isinstance(kit, str) and kit.lower() in kits:
+        return kits.index(kit.lower())
+    if isinstance(kit, str) and kit.strip().isdigit():
+        kit = int(kit)
+    if isinstance(kit, int) and not isinstance(kit, bool) and 0 <= kit < len(kits):
+        return kit
+    listed = ", ".join(f"{name} ({i})" for i, name in enumerate(kits))
+    raise ValueError(f"kit {kit!r} is not one of the model's kits: {listed}")
 
 
 @torch.no_grad()
 def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, device=None,
-               notes=None, kit: int = None) -> Transcription:
+               notes=None, kit=None, one_shots=None) -> Transcription:
     """Read mixtures, transcribe them (or take the given `onsets`) and synthesise the one-shots.
 
-    Arguments as in `separate`; `kit`, a kit id of the model, replaces the predicted kit
-    probabilities by that kit's one-hot (the "ground-truth kit" setting). The result is
-    rendered by `iter_segments`.
+    Arguments as in `separate`; `kit`, a kit of the model (name or id), replaces the predicted
+    kit probabilities by that kit's one-hot (the "ground-truth kit" setting); `one_shots`
+    replace the synthesised one-shots of their classes. The result is rendered by `iter_segments`.
     """
-    if kit is not None and not 0 <= kit < model.config.n_kits:
-        raise ValueError(f"kit {kit} is not one of the model's {model.config.n_kits} kits")
+    kit = None if kit is None else kit_index(model, kit)
+    given = None if one_shots is None else fit_length(as_one_shots(one_shots, notes),
+                                                        model.config.one_shot_length, notes)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model = model.to(device)
     x = _as_batch(audio, notes).to(device)
@@ -117,7 +133,9 @@ def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, dev
     if kit is not None:
         analysis.kit_probs = torch.nn.functional.one_hot(torch.full((b,), kit, device=device),
                                                          model.config.n_kits).to(analysis.kit_probs.dtype)
-    samples = model.one_shots(analysis.kit_probs, noise.repeat(b, 1, 1))
+    samples, layers = model.one_shots(analysis.kit_probs, noise.repeat(b, 1, 1)), None
+    if given:
+        samples, layers = replace_one_shots(samples, given)
     onset_list, velocity_list = [], []
     grid_cpu, vel_cpu = grid.cpu().numpy(), analysis.velocity.cpu().numpy()
     for i in range(b):
@@ -125,7 +143,7 @@ def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, dev
         onset_list.append({c: f / FRAME_RATE for c, f in zip(CLASSES, frames)})
         velocity_list.append({c: vel_cpu[i, k, f] for k, (c, f) in enumerate(zip(CLASSES, frames))})
     return Transcription(x, grid * analysis.velocity, samples, analysis.gains, analysis.kit_probs,
-                         onset_list, velocity_list)
+                         onset_list, velocity_list, layers)
 
 
 @dataclass
@@ -161,7 +179,8 @@ def iter_segments(transcription: Transcription, model: InverseDrumMachine, maski
     for s0 in range(0, t, step):
         s1 = min(t, s0 + step)
         c0, c1 = max(0, s0 - MASK_CONTEXT), min(t, s1 + MASK_CONTEXT)
-        stems = model.render(transcription.activations, transcription.samples, transcription.gains, c1, start=c0)
+        stems = layered_render(model, transcription.activations, transcription.samples, transcription.layers,
+                               transcription.gains, c1, start=c0)
         synthesized = stems[..., s0 - c0: s1 - c0].cpu()
         if masking == "wiener":
             separated = ratio_mask(x[:, c0:c1], stems, alpha)[..., s0 - c0: s1 - c0].cpu()
@@ -172,7 +191,7 @@ def iter_segments(transcription: Transcription, model: InverseDrumMachine, maski
 
 def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: float = 1.0,
              onsets=None, seed: int = 0, device=None, notes=None, segment: float = 30.0,
-             kit: int = None) -> Separation:
+             kit=None, one_shots=None) -> Separation:
     """Separate drum mixtures into the nine class stems.
 
     audio: a file path (any rate and channel count; downmixed and resampled), or a mono
@@ -182,14 +201,16 @@ def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: f
     codes (`KD`) or stem names (`kick`). seed: the synthesiser noise (see
     `idm.synth.inference_noise`). notes: callable receiving lines about conversions.
     segment: seconds of audio rendered and masked at a time (bounds memory on long inputs;
-    the result does not depend on it). kit: a kit id that replaces the predicted kit (see
-    `transcribe`). For outputs longer than memory, use `transcribe`
-    and `iter_segments` directly, as the `idm` command does.
+    the result does not depend on it). kit: a kit of the model (name or id, see
+    `model.config.kits`) that replaces the predicted kit. one_shots: recorded one-shots that
+    replace the synthesised ones of their classes: a folder, or {class: audio (n,) at 44.1 kHz,
+    or a list of velocity layers} (see `idm.one_shots`). For outputs longer than memory, use
+    `transcribe` and `iter_segments` directly, as the `idm` command does.
     """
     if masking not in MASKING:
         raise ValueError(f"masking must be one of {', '.join(MASKING)}, not {masking!r}")
     segment_samples(segment)
-    tr = transcribe(audio, model, onsets, seed, device, notes, kit)
+    tr = transcribe(audio, model, onsets, seed, device, notes, kit, one_shots)
     b, t = tr.mixture.shape
     k = tr.activations.shape[1]
     synthesized = torch.empty(b, k, t)

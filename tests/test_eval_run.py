@@ -131,7 +131,7 @@ def test_oracle_information_variants(stemgmd_data, tmp_path, model):
     assert test_kit["skipped"] == {"idm-44-train-kits+gt-kit": 1}  # bluebird is not one of the model's kits
     cached = [p for p in (tmp_path / "b" / "cache" / "idm-44-train-kits+gt-kit").rglob("*.json")
               if p.name != "system.json"]
-    assert len(cached) == 1 and "kit id 6 is not one of the model's 6 training kits" in cached[0].read_text()
+    assert len(cached) == 1 and "kit 'bluebird' is not one of the model's kits (brooklyn, heavy" in cached[0].read_text()
 
     audio = torch.from_numpy(np.random.default_rng(0).standard_normal(44100).astype(np.float32) * 0.1)
     tr = transcribe(audio, model, kit=2)

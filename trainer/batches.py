@@ -91,3 +91,11 @@ def example_randomness(seed: int, step: int, positions, objective, n_classes: in
         generator = torch.Generator(device=device).manual_seed(int(rng.integers(2 ** 62)))
         noise.append(torch.randn((n_classes, 1, length), generator=generator, device=device))
     return torch.tensor(gains, dtype=torch.float32, device=device), torch.cat(noise)
+
+
+def step_noise(seed: int, step: int, n_classes: int, length: int, device) -> torch.Tensor:
+    """One synthesiser noise block (K, 1, N) shared by every example of step `step` (on every rank),
+    for training with the true kit conditioning: examples of one kit then share their one-shots."""
+    rng = np.random.default_rng([seed, step, 2 ** 32])  # a stream no example position uses
+    generator = torch.Generator(device=device).manual_seed(int(rng.integers(2 ** 62)))
+    return torch.randn((n_classes, 1, length), generator=generator, device=device)

@@ -47,6 +47,12 @@ class ObjectiveConfig:
     teacher_forcing: str = "sigmoid"
     """`sigmoid`: drive the decoder with sigmoid(grid) * velocity, as the released model was
     trained; `plain`: grid * velocity."""
+    true_kit_conditioning: bool = False
+    """False: condition the synthesiser on the kit classifier's probabilities, as the released
+    model was trained; true: on each crop's true kit (one-hot) where the model knows it, as
+    `idm separate --kit` does at inference. The crops of a step then share one noise block, so
+    the synthesiser runs once per kit in the batch, not once per crop (fine-tuning: a new
+    kit's conditioning trains from the first step, and a step costs far less)."""
     onset_weight: float = 10.0
     kit_weight: float = 1.0
     gain_probability: float = 0.8
@@ -90,6 +96,13 @@ class RunConfig:
     (docs/training.md). Lets the released batch of 7 train in fp32 on a 24 GB machine."""
     device: str = "auto"
     """`auto` (one CUDA device per local rank when there are GPUs, else the CPU), `cuda` or `cpu`."""
+    init: str = ""
+    """Fine-tuning: start from this model (a released name or a checkpoint path) instead of random
+    weights; its kits are kept and the training split's other kits added (see `trainer.finetune`).
+    The model section must describe its architecture (leave it out for the released model)."""
+    trainable: str = "all"
+    """What trains: `all`, `no-encoder` (the encoder is frozen), or `conditioning` (only the kit
+    classifier and the layers that read the synthesiser's conditioning: FiLM and envelope)."""
 
 
 @dataclass
@@ -115,6 +128,7 @@ CHOICES = {
     ("optim", "schedule"): ("constant", "cosine", "linear"),
     ("train", "amp"): ("auto", "bf16", "fp16", "off"),
     ("train", "device"): ("auto", "cuda", "cpu"),
+    ("train", "trainable"): ("all", "no-encoder", "conditioning"),
 }
 POSITIVE = {("data", "crop_seconds"), ("train", "steps"), ("train", "batch_size"), ("train", "accumulate"),
             ("log", "every"), ("optim", "lr")}
@@ -246,15 +260,26 @@ def config_from_dict(raw: dict, source: str = "config") -> Config:
 
 
 def with_data_kits(config: Config) -> Config:
-    """The config with `model.n_kits: 0` replaced by the number of training kits of the data
-    (`kits.csv` beside the manifest; StemGMD's six without one)."""
-    if config.task != "idm" or config.model.n_kits:
+    """The config with the kits of the data (`kits.csv` beside the manifest; StemGMD's without one)
+    named: `model.n_kits: 0` becomes the number of training kits, and unnamed kits take the names
+    of the training kits, in kit id order (kit i is the training kit with id i; `kit<i>` if none)."""
+    if config.task != "idm" or config.model.kit_names:
         return config
     try:
-        n = find_kit_table(config.data.folder).n_train_kits
+        table = find_kit_table(config.data.folder)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"model.n_kits 0 reads the kits of data.folder: {exc}") from None
-    return replace(config, model=replace(config.model, n_kits=n))
+    train = sorted((k for k in table.kits.values() if k.group == "train"), key=lambda k: k.kit_id)
+    if not config.model.n_kits:
+        names = [k.name for k in train]
+    else:
+        by_id = {k.kit_id: k.name for k in train}
+        names = [by_id.get(i, f"kit{i}") for i in range(config.model.n_kits)]
+    if not names:
+        raise ConfigError(f"model.n_kits 0: the kit table of {config.data.folder} has no training kits")
+    if len(set(names)) != len(names):  # a kit named like a placeholder: keep the kits unnamed
+        return config
+    return replace(config, model=replace(config.model, n_kits=len(names), kit_names=tuple(names)))
 
 
 def load_config(path=None, overrides=()) -> Config:

@@ -15,7 +15,7 @@ from idm.config import ModelConfig
 from idm.constants import SAMPLE_RATE
 from idm.model import InverseDrumMachine
 
-from .batches import example_gains, example_randomness, onset_grid
+from .batches import example_gains, example_randomness, onset_grid, step_noise
 from .distributed import all_sum
 from .media import log_media
 from .objective import TERMS as IDM_TERMS
@@ -43,11 +43,14 @@ class IDMTask:
                                           mc.one_shot_length, device)
         x = batch["mixture"].to(device, non_blocking=True) * gains[:, None]  # gain augmentation
         grid = onset_grid(batch["onsets"], x.shape[-1], mc, device)
+        kit_id = batch["kit_id"].to(device)
+        true_kit = None
+        if cfg.objective.true_kit_conditioning:  # one noise block per step: one-shots per kit, not per crop
+            true_kit, noise = kit_id, step_noise(cfg.train.seed, step, mc.n_classes, mc.one_shot_length, device)
         with torch.autocast(device.type, dtype=trainer.amp, enabled=trainer.amp is not None):
             out = trainer.forward(x, grid, noise, sigmoid_grid=cfg.objective.teacher_forcing == "sigmoid",
-                                  peak=trainer.peak)
-        return idm_loss(out, x, grid, batch["kit_id"].to(device), cfg.objective.onset_weight,
-                        cfg.objective.kit_weight)
+                                  peak=trainer.peak, kit_id=true_kit)
+        return idm_loss(out, x, grid, kit_id, cfg.objective.onset_weight, cfg.objective.kit_weight)
 
     @staticmethod
     def validate(model, loader, ctx, config, amp) -> dict:

@@ -14,6 +14,7 @@ import math
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -22,11 +23,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data.datasets import CropDataset, collate
+from data.manifest import read_manifest, select
 from idm.files import write_text_if_changed
 
 from . import distributed, state
 from .batches import StepSampler, slots
 from .config import Config, ConfigError, load_config, with_data_kits
+from .finetune import initial_model, set_trainable
 from .optim import amp_dtype, build_optimizer, lr_at
 from .tasks import TASKS
 from .validation import validation_loader, validation_set
@@ -51,15 +54,36 @@ class Trainer:
                              "or choose another log.out")
         self.micro_batch = max(b - a for a, b in slots(run.batch_size, ctx.world_size, run.accumulate))
         try:
-            self.train_set = CropDataset(config.data.folder, config.data.train_split, config.data.crop_seconds,
-                                         seed=run.seed, crops_per_epoch=config.data.crops_per_epoch or None,
-                                         stems=self.task.stems, sampling=config.data.sampling)
-            self.val_set = validation_set(config.data, stems=self.task.stems)
+            train_kits = {row["kit"] for row in select(read_manifest(config.data.folder), config.data.train_split)}
         except (OSError, ValueError) as exc:
             raise TrainError(f"data.folder: {exc}") from None
 
         torch.manual_seed(run.seed)  # the same initial weights on every rank
-        self.model, note = distributed.sync_batch_norm(self.task.build(config.model), ctx)
+        if run.init and config.task != "idm":
+            raise TrainError(f"train.init: fine-tuning is for IDM models, not the {config.task} task")
+        like = {}
+        if run.init:  # fine-tuning: the init model with the training split's new kits
+            model, like = initial_model(config, sorted(k for k in train_kits if k))
+            config = self.config = replace(config, model=model.config)
+        else:
+            model = self.task.build(config.model)
+        kits = getattr(config.model, "kit_names", None) or None
+        try:
+            self.train_set = CropDataset(config.data.folder, config.data.train_split, config.data.crop_seconds,
+                                         seed=run.seed, crops_per_epoch=config.data.crops_per_epoch or None,
+                                         stems=self.task.stems, sampling=config.data.sampling, kits=kits)
+            self.val_set = validation_set(config.data, stems=self.task.stems, kits=kits)
+        except (OSError, ValueError) as exc:
+            raise TrainError(f"data.folder: {exc}") from None
+        trainable = set_trainable(model, run.trainable)
+        if not trainable:
+            raise TrainError(f"train.trainable {run.trainable}: the {config.task} model has no such parameters")
+        if ctx.main and (run.init or run.trainable != "all"):
+            started = "".join(f"; new kit {new} starts as {known}" for new, known in like.items())
+            print(f"model: {run.init or 'random'} weights, kits {', '.join(config.model.kits)}{started}; training "
+                  f"{run.trainable} ({trainable} of {sum(p.numel() for p in model.parameters())} values)",
+                  file=sys.stderr)
+        self.model, note = distributed.sync_batch_norm(model, ctx)
         self.model = self.model.to(ctx.device)
         if run.recompute_synth:
             if not hasattr(self.model, "synth"):
@@ -70,7 +94,7 @@ class Trainer:
         # then each rank its own stream, so that dropout masks differ between ranks as between the
         # examples of one process's batch (IDM draws its randomness from per-example generators)
         torch.manual_seed(distributed.rank_seed(run.seed, ctx.rank))
-        self.optimizer = build_optimizer(self.model.parameters(), config.optim)
+        self.optimizer = build_optimizer([p for p in self.model.parameters() if p.requires_grad], config.optim)
         self.amp = amp_dtype(run.amp, ctx.device)
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp == torch.float16)
         self.step, self.best_val_loss = 0, math.inf

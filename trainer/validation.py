@@ -28,13 +28,14 @@ VAL_SEED = 0
 """Seed of the validation crops (fixed: runs with different training seeds compare)."""
 
 
-def validation_set(data, stems: bool = False) -> CropDataset:
+def validation_set(data, stems: bool = False, kits=None) -> CropDataset:
+    """The fixed validation crops of the `data` section (kit labels by `kits`, see CropDataset)."""
     if data.sampling == "items":  # one crop per item, at most val_crops
         sizes = dict(max_crops=data.val_crops or None)
     else:
         sizes = dict(crops_per_epoch=data.val_crops or None)
     return CropDataset(data.folder, data.val_split, seconds=data.crop_seconds, seed=VAL_SEED, stems=stems,
-                       sampling=data.sampling, **sizes)
+                       sampling=data.sampling, kits=kits, **sizes)
 
 
 def validation_loader(dataset, ctx, batch_size: int, workers: int) -> DataLoader:
@@ -77,9 +78,11 @@ def validate(model, loader, ctx, config, amp_dtype) -> dict:
         x = batch["mixture"].to(device)
         grid = onset_grid(batch["onsets"], x.shape[-1], mc, device)
         kit_id = batch["kit_id"].to(device)
+        true_kit = config.objective.true_kit_conditioning
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out = model(x, grid, noise.repeat(x.shape[0], 1, 1),
-                        sigmoid_grid=config.objective.teacher_forcing == "sigmoid", peak=peak)
+            out = model(x, grid, noise if true_kit else noise.repeat(x.shape[0], 1, 1),
+                        sigmoid_grid=config.objective.teacher_forcing == "sigmoid", peak=peak,
+                        kit_id=kit_id if true_kit else None)
         terms = idm_loss(out, x, grid, kit_id, config.objective.onset_weight, config.objective.kit_weight)
         losses += torch.stack([terms[t].sum() for t in TERMS]).double().cpu()
         picked = peak_pick(torch.sigmoid(out["analysis"].onset_logits.float()), **default_peak_params())
