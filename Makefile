@@ -21,7 +21,7 @@ TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --r
 SPLIT ?= eval_session_test_kits
 MODELS ?= idm-44-train-kits oracle-irm
 
-.PHONY: venv demo demo-data kits-data kits-results preprocess train finetune nmfd-templates eval test bench clean
+.PHONY: venv demo demo-data kits-data kits-results preprocess train finetune kits-adaptation nmfd-templates eval test bench clean
 
 venv: $(VENV)/.installed
 
@@ -54,10 +54,20 @@ kits-data: venv
 
 # the README's "Results on recorded kits": the kits set (made once), then every system on its test kits
 KITS ?= datasets/kits
-KITS_MODELS ?= idm-44-train-kits idm-44-train-kits+gt-onsets nmfd-1a nmfd-1b nmfd-2 nmfd-3 nmfd-4 larsnet oracle-irm
+KITS_MODELS ?= idm-44-train-kits idm-44-train-kits+gt-onsets idm-44-train-kits+gt-one-shots nmfd-1a nmfd-1b nmfd-2 nmfd-3 nmfd-4 larsnet oracle-irm
 kits-results: venv
 	test -f "$(KITS)/data/nmfd_templates.pt" || $(MAKE) kits-data OUT="$(KITS)"
 	$(MAKE) eval DATA="$(KITS)/data" SPLIT=test_test_kits OUT=results/kits MODELS="$(KITS_MODELS)"
+
+# the README's adaptation table: the released model fine-tuned to the two test kits (make finetune), then
+# scored with the one-shot variants on the test kits' held-out performances -> results/kits_adaptation
+ADAPTED ?= runs/finetune_kits/checkpoints/last.pt
+ADAPT_MODELS ?= idm-44-train-kits idm-44-train-kits+gt-one-shots idm-44-train-kits+gt-onsets \
+	idm-44-train-kits+gt-onsets+gt-one-shots $(ADAPTED) $(ADAPTED)+gt-kit oracle-irm
+kits-adaptation: venv
+	test -f "$(KITS)/data/nmfd_templates.pt" || $(MAKE) kits-data OUT="$(KITS)"
+	test -f "$(ADAPTED)" || $(MAKE) finetune
+	$(MAKE) eval DATA="$(KITS)/data" SPLIT=test_test_kits OUT=results/kits_adaptation MODELS="$(ADAPT_MODELS)"
 
 # a small set of recorded kits, preprocessed into demo/data
 demo-data:

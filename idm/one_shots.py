@@ -43,7 +43,8 @@ def one_shot_class(name: str):
     """The class code a one-shot file stem names (see the module docstring), or None."""
     m = _NUMBERED.fullmatch(name)
     for candidate in (name, m["name"] if m else name):
-        code = class_code(candidate) or SINGLE_HIT_CLASSES.get(candidate.lower()) or class_code(candidate.lower())
+        code = (class_code(candidate) or class_code(candidate.upper()) or class_code(candidate.lower())
+                or SINGLE_HIT_CLASSES.get(candidate.lower()))
         if code:
             return code
     return None

@@ -136,5 +136,29 @@ def test_oracle_information_variants(stemgmd_data, tmp_path, model):
     audio = torch.from_numpy(np.random.default_rng(0).standard_normal(44100).astype(np.float32) * 0.1)
     tr = transcribe(audio, model, kit=2)
     assert tr.kit_probs[0].tolist() == [0, 0, 1, 0, 0, 0]
-    with pytest.raises(ValueError, match="kit 6 is not one of the model's 6 kits"):
+    with pytest.raises(ValueError, match=r"kit 6 is not one of the model's kits: brooklyn \(0\)"):
         transcribe(audio, model, kit=6)
+
+
+def test_given_one_shots_variants_read_each_kits_folder(stemgmd_data, tmp_path):
+    """`+gt-one-shots` takes ONE_SHOTS/<kit>/ for each track (skipping kits without one), and combines
+    with `+gt-onsets`; changing a one-shot file re-evaluates the system."""
+    shots = tmp_path / "one_shots" / "brooklyn"
+    shots.mkdir(parents=True)
+    t = np.arange(22050) / 44100
+    sf.write(str(shots / "kick.wav"), (np.sin(2 * np.pi * 50 * t) * np.exp(-8 * t)).astype(np.float32), 44100)
+    systems = ["idm-44-train-kits", "idm-44-train-kits+gt-one-shots", "idm-44-train-kits+gt-onsets+gt-one-shots"]
+    notes = []
+    result = evaluate(stemgmd_data[0], "eval_session_train_kits", systems, tmp_path / "a", progress=False,
+                      one_shots=tmp_path / "one_shots", notes=notes.append)
+    assert result["skipped"] == {} and {r["system"] for r in result["separation"]} == set(systems)
+    kick = {r["system"]: float(r["si_sdr"]) for r in read_csv(tmp_path / "a" / "scores.csv")
+            if (r["space"], r["output"], r["stem"]) == ("9", "synth", "kick")}
+    assert len(kick) == 3 and kick["idm-44-train-kits"] != kick["idm-44-train-kits+gt-one-shots"]
+    test_kit = evaluate(stemgmd_data[0], "eval_session_test_kits", systems[1:2], tmp_path / "b", progress=False,
+                        one_shots=tmp_path / "one_shots", notes=notes.append)
+    assert test_kit["skipped"] == {"idm-44-train-kits+gt-one-shots": 1}  # no one-shots of bluebird
+    sf.write(str(shots / "snare.wav"), 0.5 * np.sin(2 * np.pi * 200 * t).astype(np.float32), 44100)
+    evaluate(stemgmd_data[0], "eval_session_train_kits", systems[1:2], tmp_path / "a", progress=False,
+             one_shots=tmp_path / "one_shots", notes=notes.append)
+    assert any("one-shots changed" in line and "re-evaluating 1 tracks" in line for line in notes), notes

@@ -16,8 +16,9 @@ from data.kit_table import STEMGMD_KIT_TABLE, Kit, KitTable, find_kit_table, rea
 from data.kits_data import STEMGMD_FOLDER, attack_lags, build, plan_performances
 from data.manifest import read_manifest
 from data.recorded_kits import Layer, hydrogen_layer, read_kit_list
+from data.stemgmd import ADAPTATION_SPLITS
 from evaluation.transcription import pooled_onset_f
-from idm.constants import CLASSES, GMD_PITCH_TO_CLASS, SAMPLE_RATE
+from idm.constants import CLASSES, GMD_PITCH_TO_CLASS, SAMPLE_RATE, TRAIN_KITS
 from trainer.config import load_config, with_data_kits
 
 KIT_LIST = REPO / "configs" / "recorded_kits.yaml"
@@ -50,7 +51,8 @@ def kits_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("kits")
     proc = run_module("data.kits_data", root, "--performances", 10, "--seconds", 6, "-q", timeout=2700)
     assert proc.returncode == 0, proc.stderr
-    proc = run_module("data.preprocess", "stemgmd", root / STEMGMD_FOLDER, root / "data", "-j", "2", "-q")
+    proc = run_module("data.preprocess", "stemgmd", root / STEMGMD_FOLDER, root / "data", "-j", "2", "-q",
+                      "--keep-unsplit")
     assert proc.returncode == 0, proc.stderr
     return root, proc.stdout
 
@@ -130,15 +132,19 @@ def test_preprocessed_kits_keep_test_kits_out_of_training(kits_set):
     test_kits = set(table.names("test"))
     assert test_kits == {"millo_multilayered3", "colombo_acoustic"}
     train_performances = {r["performance"] for r in rows if r["split"] == "train_train_kits"}
-    for r in rows:
-        assert (r["kit"] in test_kits) == (r["split"] == "test_test_kits"), r["id"]
+    test_performances = {r["performance"] for r in rows if r["split"] == "test_test_kits"}
+    for r in rows:  # the test kits: their test split, and the adaptation splits for fine-tuning to them
+        assert (r["kit"] in test_kits) == (r["split"] in ("test_test_kits",) + ADAPTATION_SPLITS), r["id"]
         assert r["kit_id"] == table.get(r["kit"]).kit_id
-        if r["split"] != "train_train_kits":
+        if r["split"] in ADAPTATION_SPLITS:
+            assert r["performance"] not in test_performances
+        elif r["split"] != "train_train_kits":
             assert r["performance"] not in train_performances
         if r["kit"] in ("avl_black_pearl", "bja_pacific"):
             assert r["n_TT_LMT"] == 0 and r["annotation"].endswith(".without-TT_LMT.tsv")
             assert "\tTT_LMT\t" not in (root / "data" / r["annotation"]).read_text()
-    assert {r["split"] for r in rows} == {"train_train_kits", "val_train_kits", "test_train_kits", "test_test_kits"}
+    assert {r["split"] for r in rows} == {"train_train_kits", "val_train_kits", "test_train_kits", "test_test_kits",
+                                          *ADAPTATION_SPLITS}
     assert "kits lacking classes" in report and "avl_black_pearl TT_LMT" in report
     assert "files not understood: 0" in report
 
@@ -181,6 +187,9 @@ def test_same_arguments_same_bytes(tmp_path):
 def test_config_takes_the_kit_count_from_the_data(kits_set):
     root, _ = kits_set
     config = with_data_kits(load_config(REPO / "configs" / "idm_kits.yaml", [f"data.folder={root / 'data'}"]))
-    assert config.model.n_kits == 4  # the training kits of kits.csv
+    assert config.model.n_kits == 4  # the training kits of kits.csv, named in kit id order
+    assert config.model.kit_names == ("avl_black_pearl", "avl_red_zeppelin", "bja_pacific", "forzee_stereo")
     stemgmd = with_data_kits(load_config(REPO / "configs" / "tiny.yaml", [f"data.folder={root}"]))
-    assert stemgmd.model.n_kits == 6  # no kits.csv: StemGMD's training kits
+    assert stemgmd.model.n_kits == 6 and stemgmd.model.kit_names == TRAIN_KITS  # no kits.csv: StemGMD's
+    tiny = with_data_kits(load_config(REPO / "configs" / "tiny.yaml", [f"data.folder={root / 'data'}"]))
+    assert tiny.model.kit_names == config.model.kit_names + ("kit4", "kit5")  # six outputs, four kits
