@@ -49,7 +49,7 @@ def test_make_eval_lists_idm_nmfd_larsnet_and_the_oracle(stemgmd_data, tmp_path,
     save_released(LarsNet(), tmp_path / "cache" / "idm" / "larsnet" / "pretrained_larsnet_models")
     proc = make("eval", *args)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "larsnet: its checkpoint, weights or templates changed" in proc.stderr
+    assert "larsnet: its checkpoint, weights, templates or one-shots changed" in proc.stderr
     text = (out / "summary.md").read_text()
     assert "unavailable" not in text
     assert ("larsnet", "5", "kick") in {(r["system"], r["space"], r["stem"]) for r in read_csv(out / "scores.csv")}

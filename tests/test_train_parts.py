@@ -73,7 +73,7 @@ def test_command_line_config_errors_are_one_line():
     proc = run_module("trainer.train", "--config", REPO / "configs" / "tiny.yaml", "train.stepz=3")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: unknown key train.stepz (keys of train: steps, batch_size, accumulate, " \
-                                  "seed, amp, compile, recompute_synth, device)"
+                                  "seed, amp, compile, recompute_synth, device, init, trainable)"
     proc = run_module("trainer.train", "--config", "/nonexistent.yaml")
     assert proc.returncode == 2 and proc.stderr.startswith("error: /nonexistent.yaml: cannot read the config")
 

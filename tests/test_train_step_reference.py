@@ -77,7 +77,9 @@ def test_forward_tensors(step, ref):
 def test_losses(step, ref):
     terms = {k: v.detach().double().numpy() for k, v in step["terms"].items()}
     np.testing.assert_allclose(terms["mrstft"], ref["loss_reconstruction_per_example"], rtol=1e-6)
-    np.testing.assert_allclose(10 * terms["onset_bce"], ref["loss_transcription_x10_per_example"], rtol=1e-6)
+    # the mean BCE hangs on a few onset frames' float32 logits, whose last bits differ between CPU kernels
+    # (1.2e-6 relative measured on an AVX-512 Xeon with torch 2.14, under 1e-6 on an AVX2 EPYC)
+    np.testing.assert_allclose(10 * terms["onset_bce"], ref["loss_transcription_x10_per_example"], rtol=1e-5)
     np.testing.assert_allclose(terms["kit_ce"], ref["loss_kit_ce_per_example"], rtol=1e-6, atol=1e-6)
     assert terms["mrstft"].mean() == pytest.approx(float(ref["loss_reconstruction_sc_per_example_mean"]), rel=1e-6)
     released = ref["loss_reconstruction"] + ref["loss_transcription_x10"] + ref["loss_kit_ce"]
