@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import run_module
-from idm import load_model, save_model
+from idm import InverseDrumMachine, ModelConfig, load_model, save_model
 from idm.constants import TRAIN_KITS
 from idm.new_kits import with_new_kits
 from idm.separate import separate
@@ -83,3 +83,21 @@ def test_finetune_refuses_another_architecture_and_bad_choices(adaptation_data, 
     proc = _train(f"data.folder={adaptation_data}", f"log.out={tmp_path / 'y'}", "train.trainable=decoder")
     assert proc.returncode == 2
     assert "train.trainable: 'decoder' is not one of all, no-encoder, conditioning" in proc.stderr
+
+
+def test_true_kit_one_shots_are_synthesised_once_per_kit_with_the_same_numbers():
+    config = ModelConfig(encoder_depths=(1, 1, 2, 1), synth_channels=8, synth_layers=5, synth_kernel=5,
+                         one_shot_length=4410)
+    torch.manual_seed(0)
+    model = InverseDrumMachine(config)
+    kit_probs = torch.softmax(torch.randn(4, config.n_kits), -1)
+    kit_id = torch.tensor([1, -1, 1, 4])  # -1: unknown, keeps its predicted probabilities
+    noise = torch.randn(config.n_classes, 1, config.one_shot_length)
+    calls = []
+    model.synth.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
+    shared = model.true_kit_one_shots(kit_probs, kit_id, noise)
+    forced = kit_probs.clone()
+    forced[[0, 2, 3]] = torch.nn.functional.one_hot(kit_id[[0, 2, 3]], config.n_kits).float()
+    per_crop = model.one_shots(forced, noise.repeat(4, 1, 1))
+    assert calls == [3 * config.n_classes, 4 * config.n_classes]  # kits 1 and 4 and the unknown one: 3 syntheses
+    torch.testing.assert_close(shared, per_crop, rtol=0, atol=1e-6)
