@@ -23,8 +23,8 @@ CROP_SECONDS = 6.0
 """Training crop length of the released model."""
 
 
-def kit_index(kits, name: str) -> int:
-    """The position of kit `name` (any case) in the model's kit names `kits`, -1 when absent."""
+def kit_label(kits, name: str) -> int:
+    """The label of kit `name` (any case) for a model whose kit names are `kits`: its position, -1 when absent."""
     name = (name or "").lower()
     return list(kits).index(name) if name in kits else -1
 
@@ -38,7 +38,7 @@ class _ItemsDataset(Dataset):
         self.rows = select(read_manifest(folder), splits)
         if not self.rows:
             raise ValueError(f"{folder}: no items in split {splits!r}")
-        self.kit_ids = [r["kit_id"] if kits is None else kit_index(kits, r["kit"]) for r in self.rows]
+        self.kit_ids = [r["kit_id"] if kits is None else kit_label(kits, r["kit"]) for r in self.rows]
         if stems and not all(r["stems"] for r in self.rows):
             raise ValueError(f"{folder}: split {splits!r} has items without stems; "
                              "preprocess with --stems all to keep every item's stems")

@@ -38,6 +38,7 @@ from baselines import nmf
 from baselines.larsnet import WeightsError, load_larsnet
 from baselines.nmf.templates import TemplateBank
 from baselines.larsnet.weights import find_released
+from data.datasets import kit_label
 from idm.checkpoint import PRETRAINED, load_model, resolve_checkpoint, sha256_of
 from idm.one_shots import OneShotError, read_one_shots
 from idm.separate import separate
@@ -85,9 +86,8 @@ class IDMSystem:
         """The model's kit id of the track's kit: by name where the model names its kits, else the
         track's kit id; None when the model does not know the kit."""
         config = self.model.config
-        if config.kit_names:
-            return config.kit_names.index(track.kit.lower()) if track.kit.lower() in config.kit_names else None
-        return track.kit_id if 0 <= track.kit_id < config.n_kits else None
+        label = kit_label(config.kit_names, track.kit) if config.kit_names else track.kit_id
+        return label if 0 <= label < config.n_kits else None
 
     def skip_reason(self, track: Track):
         if "gt-kit" in self.variants and self.model_kit(track) is None:
