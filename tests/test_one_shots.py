@@ -1,6 +1,10 @@
 """Given one-shots and kits: `idm separate --one-shots DIR` and `--kit`, read back; velocity layers;
 bad one-shot files; the API's `one_shots=` and `kit=`."""
 
+import re
+import shutil
+from pathlib import Path
+
 import numpy as np
 import soundfile as sf
 import torch
@@ -158,3 +162,22 @@ def test_kits_are_listed_and_unknown_kits_refused(tmp_path, clip_path):
     proc = run_idm("separate", clip_path, "--kit", "bluebird", "-o", tmp_path / "out")
     assert proc.returncode == 1 and "kit 'bluebird' is not one of the model's kits: brooklyn (0)" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_recorded_hydrogen_kit_folder_is_read_as_it_ships(tmp_path, clip_path):
+    """ForzeeStereo's samples (hydrogen-drumkits, installed by .ci/run) as they ship: `Kick-0` .. `Kick-4` are
+    five velocity layers, 48 kHz stereo, 2 s, each with 6 to 12 ms of silence before the attack."""
+    kit = Path("/usr/share/hydrogen/data/drumkits/ForzeeStereo")
+    folder = tmp_path / "forzee"
+    folder.mkdir()
+    for name in ("Kick-0", "Kick-1", "Kick-2", "Kick-3", "Kick-4", "Snare-4"):
+        shutil.copy(kit / f"{name}.wav", folder / f"{name}.wav")
+    proc = run_idm("separate", clip_path, "--one-shots", folder, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{folder}: 5 velocity layers of kick" in proc.stderr
+    cuts = [float(m) for m in re.findall(r"cut (\d+\.\d) ms of silence before the attack", proc.stderr)]
+    assert len(cuts) == 6 and all(5 < c < 13 for c in cuts), cuts
+    assert proc.stderr.count("resampling 48000 Hz -> 44100 Hz") == 6
+    assert "one-shot kick (layer 1): kept the first 1.000 s of 1.99" in proc.stderr
+    written = read_folder(tmp_path / "out" / clip_path.stem)
+    assert np.abs(written["kick"]).max() > 0.01 and np.abs(written["snare"]).max() > 0.01
