@@ -12,7 +12,7 @@ from .inputs import find_inputs
 from .one_shots import read_one_shots
 from .onset_files import read_onsets
 from .runner import SeparateSettings, run_batch
-from .separate import MASKING, segment_samples
+from .separate import MASKING, listed_kits, segment_samples
 from .stems import select_stems, stem_layout
 from .track_writer import CLIP_MODES, DEFAULT_TEMPLATE, DEPTHS, FORMATS, OutputError, OutputSpec
 
@@ -37,7 +37,7 @@ def parse_device(name: str) -> torch.device:
 
 
 def _kits_line(kits) -> str:
-    return "    kits (--kit NAME or ID): " + ", ".join(f"{name} ({i})" for i, name in enumerate(kits))
+    return "    kits (--kit NAME or ID): " + listed_kits(kits)
 
 
 def _list_models(checkpoint=None) -> int:

@@ -68,7 +68,7 @@ def checked_one_shot(audio: torch.Tensor, source: str, notes=None) -> torch.Tens
     if peak < SILENT_PEAK:
         raise OneShotError(f"{source}: silent (peak {peak:.1e})")
     start = int(torch.nonzero(audio.abs() >= peak * 10 ** (ATTACK_DB / 20))[0])
-    if start and notes and start >= SAMPLE_RATE // 1000:
+    if notes and start >= SAMPLE_RATE // 1000:
         notes(f"{source}: cut {1000 * start / SAMPLE_RATE:.1f} ms of silence before the attack")
     return audio[start:]
 

@@ -104,8 +104,12 @@ def kit_index(model: InverseDrumMachine, kit) -> int:
         kit = int(kit)
     if isinstance(kit, int) and not isinstance(kit, bool) and 0 <= kit < len(kits):
         return kit
-    listed = ", ".join(f"{name} ({i})" for i, name in enumerate(kits))
-    raise ValueError(f"kit {kit!r} is not one of the model's kits: {listed}")
+    raise ValueError(f"kit {kit!r} is not one of the model's kits: {listed_kits(kits)}")
+
+
+def listed_kits(kits) -> str:
+    """Kit names with their ids, as `--list-models` and kit errors show them: `brooklyn (0), heavy (1)`."""
+    return ", ".join(f"{name} ({i})" for i, name in enumerate(kits))
 
 
 @torch.no_grad()
