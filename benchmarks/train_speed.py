@@ -2,6 +2,7 @@
 
     python benchmarks/train_speed.py [--config configs/idm_stemgmd.yaml] [--batch N] [--runs 3]
                                      [--device auto|cpu|cuda] [--amp auto|bf16|fp16|off] [--recompute]
+                                     [--synth fast|plain] [--no-stages] [--json OUT]
 
 One step is what the trainer does for one optimiser step on one process: the gain and
 noise of each example, the teacher-forced forward under autocast, the IDM loss, backward,
@@ -11,7 +12,12 @@ median of `--runs` steps is reported. Then each stage runs forward and backward 
 the same shapes, `--runs` times: encoder (log-mel, ConvNeXt, heads), synthesiser (the
 one-shot TCN), sequencer (FFT convolution and track gains), loss (multi-resolution STFT,
 BCE, CE) and the optimiser (clipping and Adam). Peak memory: `max_memory_allocated` on a
-GPU, the process's peak resident set (ru_maxrss) on the CPU.
+GPU, the process's peak resident set (ru_maxrss) on the CPU: run one path per process.
+
+On the CPU the synthesiser takes its training path (`idm.synth_backward`); `--synth plain`
+runs the definition instead. There the step is also set against the floor of
+`tap_floor.py`, its rate measured before each timed step (the median), in the same run.
+A config that fine-tunes (`train.trainable`, `objective.true_kit_conditioning`) is timed so.
 
 Defaults: batch 1 on the CPU (the paper config takes tens of seconds per crop there) and
 the config's batch on a GPU (7 for the released run), with AMP as the config says (off, fp32,
@@ -19,6 +25,7 @@ for the released run; bf16 for configs/idm_stemgmd_fast.yaml).
 """
 
 import argparse
+import json
 import resource
 import statistics
 import sys
@@ -32,8 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from idm.constants import SAMPLE_RATE  # noqa: E402
 from idm.model import InverseDrumMachine, n_frames  # noqa: E402
 from machine import describe  # noqa: E402
-from trainer.batches import example_randomness  # noqa: E402
+from tap_floor import synth_gemm_flops, tap_gemm_rate  # noqa: E402
+from trainer.batches import example_randomness, step_noise  # noqa: E402
 from trainer.config import load_config  # noqa: E402
+from trainer.finetune import set_trainable  # noqa: E402
 from trainer.objective import idm_loss  # noqa: E402
 from trainer.optim import amp_dtype, build_optimizer  # noqa: E402
 
@@ -45,11 +54,13 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed_runs(fn, device, runs: int) -> list:
-    """Wall times of `runs` calls of `fn()`, after one untimed call."""
+def timed_runs(fn, device, runs: int, before=None) -> list:
+    """Wall times of `runs` calls of `fn()`, after one untimed call; `before()` runs before each, untimed."""
     fn()
     times = []
     for _ in range(runs):
+        if before is not None:
+            before()
         synchronize(device)
         start = time.perf_counter()
         fn()
@@ -67,6 +78,10 @@ def main() -> None:
     parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), help="default: the config's train.amp")
     parser.add_argument("--recompute", action="store_true",
                         help="recompute the synthesiser's blocks in backward (train.recompute_synth)")
+    parser.add_argument("--synth", choices=("fast", "plain"), default="fast",
+                        help="the synthesiser's CPU training path, or its plain definition")
+    parser.add_argument("--no-stages", action="store_true", help="time the whole step only")
+    parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
 
     config = load_config(args.config)
@@ -78,7 +93,10 @@ def main() -> None:
     torch.manual_seed(0)
     model = InverseDrumMachine(mc).to(device).train()
     model.synth.recompute = args.recompute or config.train.recompute_synth
-    optimizer = build_optimizer(model.parameters(), config.optim)
+    model.synth.plain = args.synth == "plain"
+    set_trainable(model, config.train.trainable)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = build_optimizer(params, config.optim)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     t = int(config.data.crop_seconds * SAMPLE_RATE)
     m = n_frames(t, mc)
@@ -93,25 +111,55 @@ def main() -> None:
 
     def step():
         gains, noise = example_randomness(0, 0, range(batch), objective, mc.n_classes, mc.one_shot_length, device)
+        true_kit = None
+        if objective.true_kit_conditioning:
+            true_kit, noise = kit_id, step_noise(0, 0, mc.n_classes, mc.one_shot_length, device)
         x = mixture * gains[:, None]
         with autocast():
-            out = model(x, grid, noise, sigmoid_grid=sigmoid_grid)
+            out = model(x, grid, noise, sigmoid_grid=sigmoid_grid, kit_id=true_kit)
         terms = idm_loss(out, x, grid, kit_id, objective.onset_weight, objective.kit_weight)
         scaler.scale(terms["loss"].mean()).backward()
         scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.clip_grad_norm)
+        torch.nn.utils.clip_grad_norm_(params, config.optim.clip_grad_norm)
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    step_times = timed_runs(step, device, args.runs)
+    rates = []
+    rate = None if device.type == "cuda" else lambda: rates.append(tap_gemm_rate(mc.synth_channels, mc.synth_kernel))
+    step_times = timed_runs(step, device, args.runs, before=rate)
     step_time = statistics.median(step_times)
     if device.type == "cuda":
-        peak = f"{torch.cuda.max_memory_allocated(device) / 2 ** 30:.2f} GiB allocated (GPU)"
+        peak_gib = torch.cuda.max_memory_allocated(device) / 2 ** 30
+        peak = f"{peak_gib:.2f} GiB allocated (GPU)"
     else:
-        peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20:.2f} GiB resident (process)"
+        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+        peak = f"{peak_gib:.2f} GiB resident (process)"
+    results = dict(config=args.config, synth=args.synth, batch=batch, machine=describe(device), step_s=step_time,
+                   step_runs_s=step_times, peak_gib=peak_gib)
+    if rates:
+        results.update(gemm_gflops=statistics.median(rates) / 1e9,
+                       floor_s=synth_gemm_flops(mc, batch * mc.n_classes) / statistics.median(rates))
+
+    print(f"config: {args.config}; batch {batch} x {config.data.crop_seconds:g} s crops; "
+          f"AMP {amp if amp is not None else 'off'}; {sum(p.numel() for p in params)} trained parameters; "
+          f"synthesiser: {args.synth}{', recomputed in backward' if model.synth.recompute else ''}")
+    print(f"machine: {describe(device)}; {torch.get_num_threads()} torch threads")
+    print(f"step: {step_time:.3f} s median of {args.runs} -> {1 / step_time:.3f} steps/s, "
+          f"{batch / step_time:.2f} crops/s; peak memory {peak}")
+    print("step runs (s):", ", ".join(f"{s:.3f}" for s in step_times))
+    if rates:
+        floor = results["floor_s"]
+        print(f"floor: {floor:.3f} s ({synth_gemm_flops(mc, batch * mc.n_classes) / 1e12:.3f} TFLOP of "
+              f"{mc.synth_channels}x{mc.synth_channels} tap GEMMs at {results['gemm_gflops']:.0f} GFLOP/s, the "
+              f"median of the rates measured before each step); step = {step_time / floor:.2f} x floor "
+              f"(target 1.5 x floor + 1 s = {1.5 * floor + 1:.3f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.no_stages:
+        return
 
     # each stage alone, forward and backward, on the shapes of the step above
     with torch.no_grad():
@@ -149,9 +197,9 @@ def main() -> None:
         terms["loss"].mean().backward()
 
     def optimiser():
-        for p in model.parameters():
+        for p in params:
             p.grad = torch.randn_like(p) * 1e-3
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.clip_grad_norm)
+        torch.nn.utils.clip_grad_norm_(params, config.optim.clip_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -160,13 +208,6 @@ def main() -> None:
                ("optimiser", optimiser))}
     total = sum(stages.values())
 
-    print(f"config: {args.config}; batch {batch} x {config.data.crop_seconds:g} s crops; "
-          f"AMP {amp if amp is not None else 'off'}; {sum(p.numel() for p in model.parameters())} parameters; "
-          f"synthesiser recomputed in backward: {'yes' if model.synth.recompute else 'no'}")
-    print(f"machine: {describe(device)}; {torch.get_num_threads()} torch threads")
-    print(f"step: {step_time:.3f} s median of {args.runs} -> {1 / step_time:.3f} steps/s, "
-          f"{batch / step_time:.2f} crops/s; peak memory {peak}")
-    print("step runs (s):", ", ".join(f"{s:.3f}" for s in step_times))
     print("stage (forward + backward alone)   seconds   share of the stages")
     for name, seconds in stages.items():
         print(f"  {name:<32} {seconds:8.3f}   {100 * seconds / total:5.1f} %")

@@ -14,9 +14,10 @@ from torch import nn
 from .config import ModelConfig
 from .constants import HOP_LENGTH
 from .encoder import Encoder, KitClassifier, TranscriptionHead, added_frames
-from .fast_synth import fast_one_shots
+from .fast_synth import MIN_CHANNELS, fast_one_shots
 from .sequencer import TrackGains, sequence
 from .synth import OneShotSynth, batch_peak
+from .synth_backward import trained_one_shots
 
 
 @dataclass
@@ -79,14 +80,20 @@ class InverseDrumMachine(nn.Module):
         """Kit probabilities (B, n_kits) and noise (B*K, 1, N) -> one-shot samples (B, K, N).
 
         `peak(x)` gives the synthesiser's normaliser of its raw output x (default: one max |x|
-        for the whole batch, as released). Without autograd on the CPU this takes the fast
-        path of `idm.fast_synth` (same numbers).
+        for the whole batch, as released). In float32 on the CPU (no autocast) this takes the
+        fast paths, same numbers and gradients: `idm.fast_synth` without autograd,
+        `idm.synth_backward` with it; elsewhere, for synthesisers narrower than
+        `fast_synth.MIN_CHANNELS` or with `synth.plain` set, the definition.
         """
         cond = self.conditioning(kit_probs)
-        if torch.is_grad_enabled() or noise.device.type != "cpu":
-            samples = self.synth(noise, cond, peak)
+        synth = self.synth
+        if (synth.plain or noise.device.type != "cpu" or noise.dtype != torch.float32
+                or torch.is_autocast_enabled("cpu") or self.config.synth_channels < MIN_CHANNELS):
+            samples = synth(noise, cond, peak)
+        elif torch.is_grad_enabled() and (cond.requires_grad or any(p.requires_grad for p in synth.parameters())):
+            samples = trained_one_shots(synth, noise, cond, peak)
         else:
-            samples = fast_one_shots(self.synth, noise, cond, peak=peak)
+            samples = fast_one_shots(synth, noise, cond, peak=peak)
         return samples.reshape(kit_probs.shape[0], self.config.n_classes, -1)
 
     def true_kit_one_shots(self, kit_probs: torch.Tensor, kit_id: torch.Tensor, noise: torch.Tensor,

@@ -1,7 +1,8 @@
 """One-shot synthesiser: a FiLM-conditioned dilated TCN on noise, then a decay envelope.
 
-`OneShotSynth.forward` is the plain, differentiable definition used for training.
-Inference goes through `idm.fast_synth`, which computes the same numbers faster.
+`OneShotSynth.forward` is the plain, differentiable definition. On the CPU, inference goes
+through `idm.fast_synth` and training through `idm.synth_backward` (its forward with a
+hand-written backward): the same numbers and gradients, faster and in less memory.
 """
 
 import torch
@@ -80,8 +81,11 @@ class OneShotSynth(nn.Module):
         self.out_proj = nn.Conv1d(ch, 1, 1)
         self.envelope = DecayEnvelope(config.cond_dim, config.one_shot_length, config.envelope_scale)
         self.recompute = False
-        """Training: keep only each block's input and recompute the block in backward (the same
-        numbers in a fraction of the memory, for one more forward pass of the blocks)."""
+        """Training on the plain path: keep only each block's input and recompute the block in
+        backward (the same numbers in a fraction of the memory, for one more forward pass)."""
+        self.plain = False
+        """Run this module's own forward even where `InverseDrumMachine.one_shots` would take a
+        fast path (the definition, for tests and benchmarks)."""
 
     def tcn(self, noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """The un-normalised TCN output (R, 1, N)."""
@@ -91,5 +95,9 @@ class OneShotSynth(nn.Module):
             h = checkpoint(block, h, cond, use_reentrant=False) if recompute else block(h, cond)
         return self.out_proj(h)
 
+    def finish(self, raw: torch.Tensor, cond: torch.Tensor, peak=batch_peak) -> torch.Tensor:
+        """The TCN's raw output (R, N) -> one-shots (R, N): peak-normalised, then enveloped."""
+        return normalize_batch(raw, peak) * self.envelope(cond)[:, 0]
+
     def forward(self, noise: torch.Tensor, cond: torch.Tensor, peak=batch_peak) -> torch.Tensor:
-        return (normalize_batch(self.tcn(noise, cond), peak) * self.envelope(cond)).squeeze(1)
+        return self.finish(self.tcn(noise, cond)[:, 0], cond, peak)

@@ -128,6 +128,24 @@ def run_module(module, *args, **kwargs):
                           cwd=REPO, **kwargs)
 
 
+def make_process(*args, **kwargs) -> subprocess.Popen:
+    """The real `make` in the repository, started with this interpreter's venv (not reinstalled)."""
+    venv = Path(sys.prefix)
+    return subprocess.Popen(["make", "-o", str(venv / ".installed"), f"VENV={venv}", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, **kwargs)
+
+
+def make(*args, timeout: int = 1200) -> subprocess.CompletedProcess:
+    """`make_process`, run to its end."""
+    proc = make_process(*args)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 @pytest.fixture(scope="session")
 def stemgmd_data(stemgmd_tree, tmp_path_factory):
     """The generated tree preprocessed by the real command (two workers)."""

@@ -9,7 +9,8 @@ import torch
 from baselines.larsnet import LarsNet
 from baselines.larsnet.weights import save_released
 from evaluation.spaces import stem_names
-from test_eval_run import make, read_csv
+from conftest import make
+from test_eval_run import read_csv
 
 
 def test_make_eval_lists_idm_nmfd_larsnet_and_the_oracle(stemgmd_data, tmp_path, monkeypatch):

@@ -2,8 +2,6 @@
 the ideal ratio mask), the CSVs read back; and a folder of track folders scored in process."""
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,19 +9,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import REPO
+from conftest import make
 from evaluation.run import evaluate
 from evaluation.spaces import stem_names
 from idm.separate import transcribe
-
-VENV = Path(sys.prefix)
-
-
-def make(*args):
-    """The real `make` in the repository, with this interpreter's venv (not reinstalled)."""
-    return subprocess.run(["make", "-o", str(VENV / ".installed"), f"VENV={VENV}", *map(str, args)],
-                          capture_output=True, text=True, cwd=REPO, timeout=1200)
-
 
 def read_csv(path) -> list:
     with open(path, newline="") as f:

@@ -94,6 +94,7 @@ def test_true_kit_one_shots_are_synthesised_once_per_kit_with_the_same_numbers()
     kit_id = torch.tensor([1, -1, 1, 4])  # -1: unknown, keeps its predicted probabilities
     noise = torch.randn(config.n_classes, 1, config.one_shot_length)
     calls = []
+    model.synth.plain = True  # the module's own forward, so that its hook counts the rows synthesised
     model.synth.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
     shared = model.true_kit_one_shots(kit_probs, kit_id, noise)
     forced = kit_probs.clone()

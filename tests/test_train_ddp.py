@@ -1,5 +1,6 @@
 """DDP on the CPU (gloo, real torchrun processes): two ranks train exactly like one process."""
 
+import socket
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import torch
 from idm.model import InverseDrumMachine
 from trainer.config import load_config
 
-from conftest import REPO
+from conftest import REPO, make, make_process
 
 MICRO = ["model.encoder_depths=[1,1,1,1]", "model.synth_channels=4", "model.synth_layers=3",
          "model.synth_kernel=3", "model.one_shot_length=2205", "data.crop_seconds=1.0",
@@ -60,3 +61,34 @@ def test_two_ranks_equal_one_process_with_the_whole_batch(stemgmd_data, tmp_path
     assert max_difference(exp_avg, exp_avg_ddp) < 1e-5
     saved = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt")
     assert saved["world_size"] == 2 and len(saved["rng"]) == 2
+
+
+def test_two_torchrun_nodes_equal_one_process_with_the_whole_batch(stemgmd_data, tmp_path):
+    """`make train NNODES=2 RDZV=...` as the README says, twice on this machine: two torchrun "nodes"
+    of one gloo rank each meeting at a c10d rendezvous on the loopback address. 32 synthesiser
+    channels: the synthesiser's CPU training path (idm.synth_backward) under DDP."""
+    folder = stemgmd_data[0]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    steps = ["train.steps=4", "train.batch_size=4", "optim.eps=1.0", "optim.lr=0.1", "model.synth_channels=32"]
+
+    def args(out):
+        return "ARGS=" + " ".join(micro_config(folder, out, *steps))
+
+    nodes = [make_process("train", "NNODES=2", f"RDZV=127.0.0.1:{port}", f"RUN_ID=nodes-{port}", "NPROC=1",
+                          args(tmp_path / "nodes")) for _ in range(2)]
+    one = make("train", "NPROC=1", args(tmp_path / "one"), timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    for node in nodes:
+        _, err = node.communicate(timeout=600)
+        assert node.returncode == 0, err[-3000:]
+    two_nodes = torch.load(tmp_path / "nodes" / "checkpoints" / "last.pt")
+    whole = torch.load(tmp_path / "one" / "checkpoints" / "last.pt")
+    assert two_nodes["world_size"] == 2 and whole["world_size"] == 1 and two_nodes["step"] == whole["step"] == 4
+    # the all-reduce sums two ranks' gradients where one process sums one batch's: float32 summation
+    # order, which 4 steps at lr 0.1 carry to ~2e-5 in a 32-channel synthesiser's weights
+    assert max_difference(two_nodes["model"], whole["model"]) < 1e-4
+    torch.manual_seed(0)
+    untrained = InverseDrumMachine(load_config(None, micro_config(folder, tmp_path, *steps)).model).state_dict()
+    assert max_difference(whole["model"], untrained) > 1e-2
