@@ -105,6 +105,7 @@ bench: venv
 	$(BIN)/python benchmarks/long_input.py
 	$(BIN)/python benchmarks/loader_speed.py
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/train_paths.py
 	$(BIN)/python benchmarks/baselines_speed.py
 
 clean:
