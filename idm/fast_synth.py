@@ -232,6 +232,7 @@ def tcn_forward(w: TCNWeights, z: torch.Tensor, gamma: torch.Tensor, beta: torch
     return torch.stack(rows)
 
 
+@torch.compiler.disable  # eager under torch.compile: tracing would unroll every row's loops
 @torch.no_grad()
 def fast_one_shots(synth: OneShotSynth, noise: torch.Tensor, cond: torch.Tensor,
                    chunk: int = CHUNK, peak=batch_peak) -> torch.Tensor:

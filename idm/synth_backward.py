@@ -169,6 +169,7 @@ class _TCN(torch.autograd.Function):
                 grads.res_b, grads.out_w, out_grad.sum(), None, None)
 
 
+@torch.compiler.disable  # eager under train.compile: tracing would unroll every row's loops
 def trained_one_shots(synth: OneShotSynth, noise: torch.Tensor, cond: torch.Tensor, peak=batch_peak,
                       chunk: int = CHUNK) -> torch.Tensor:
     """`synth(noise, cond, peak)` (R, N) on the fast path, differentiable: gradients reach every

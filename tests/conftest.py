@@ -122,6 +122,18 @@ def stemgmd_tree(tmp_path_factory):
     return root, originals
 
 
+def autograd_nodes(tensor: torch.Tensor) -> set:
+    """The names of the autograd nodes that `tensor` was computed through (e.g. `_TCNBackward`:
+    the synthesiser's training path)."""
+    nodes, stack = set(), [tensor.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and node not in nodes:
+            nodes.add(node)
+            stack.extend(next_node for next_node, _ in node.next_functions)
+    return {type(node).__name__ for node in nodes}
+
+
 def run_module(module, *args, **kwargs):
     """Run `python -m module args` in a subprocess from the repository root."""
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,

@@ -13,6 +13,8 @@ import torch
 from idm import InverseDrumMachine, ModelConfig
 from idm.synth_backward import trained_one_shots
 
+from conftest import autograd_nodes
+
 
 def _gradients(synth, noise, cond, weights, fast, peak=None):
     synth.zero_grad()
@@ -42,17 +44,6 @@ def test_gradients_equal_the_definition(layers):
         assert error < 1e-4, (layers, name, error)
 
 
-def _graph(samples) -> set:
-    """The names of the autograd nodes that `samples` was computed through."""
-    nodes, stack = set(), [samples.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is not None and node not in nodes:
-            nodes.add(node)
-            stack.extend(next_node for next_node, _ in node.next_functions)
-    return {type(node).__name__ for node in nodes}
-
-
 def test_model_one_shots_take_the_training_path(model):
     """`one_shots` under autograd on the CPU runs the training path (the inference path's numbers);
     `synth.plain` forces the definition."""
@@ -62,10 +53,10 @@ def test_model_one_shots_take_the_training_path(model):
     trained = model.one_shots(kit_probs, noise)
     with torch.no_grad():
         inferred = model.one_shots(kit_probs, noise)
-    assert "_TCNBackward" in _graph(trained) and torch.equal(trained.detach(), inferred)
+    assert "_TCNBackward" in autograd_nodes(trained) and torch.equal(trained.detach(), inferred)
     small = InverseDrumMachine(ModelConfig(synth_layers=2, one_shot_length=1000))
     small.synth.plain = True
-    assert "_TCNBackward" not in _graph(small.one_shots(torch.softmax(torch.randn(1, 6), -1), torch.randn(9, 1, 1000)))
+    assert "_TCNBackward" not in autograd_nodes(small.one_shots(torch.softmax(torch.randn(1, 6), -1), torch.randn(9, 1, 1000)))
 
 
 def _released_rows(model, rows: int = 2):

@@ -16,7 +16,7 @@ import torch
 from idm.checkpoint import rename_released
 from trainer.objective import RESOLUTIONS, idm_loss, mrstft, stft_magnitude
 
-from conftest import REFERENCE, reference_file
+from conftest import REFERENCE, autograd_nodes, reference_file
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,11 @@ def step(model, ref):
     finally:
         model.eval()
     return dict(x=x, out=out, terms=terms, grads=grads, crops=crops)
+
+
+def test_the_synthesiser_trains_on_its_cpu_path(step):
+    """The step runs the synthesiser's training path (idm/synth_backward.py), not the plain module."""
+    assert "_TCNBackward" in autograd_nodes(step["out"]["samples"])
 
 
 def test_inputs_are_the_references(step, ref):
