@@ -40,8 +40,9 @@ def main() -> None:
         results = {synth: run(config, extra, synth, args.runs) for synth in ("plain", "fast")}
         for synth, r in results.items():
             speedup = results["plain"]["step_s"] / r["step_s"]
-            rows.append((config, r["batch"], synth, r["step_s"], r["floor_s"], r["gemm_gflops"], r["peak_gib"], speedup))
-    print(f"machine: {rows and results['fast']['machine']}")
+            rows.append((config, r["batch"], synth, r["step_s"], r["floor_s"], r["gemm_gflops"], r["peak_gib"],
+                         speedup))
+    print(f"machine: {results['fast']['machine']}")
     print("config                         batch  synth   step s   floor s  GFLOP/s  step/floor  target s  peak GiB  "
           "vs plain")
     for config, batch, synth, step, floor, rate, peak, speedup in rows:

@@ -38,7 +38,7 @@ CHUNK = 8192
 """Time steps per chunk: big GEMMs, few calls, and a chunk of 48 channels still in cache."""
 MIN_CHANNELS = 32
 """Below this width the per-row GEMMs are too small to pay: the definition's batched conv is faster
-(configs/tiny.yaml's 8 channels, benchmarks/train_speed.py)."""
+(configs/tiny.yaml's 8 channels, benchmarks/train_paths.py)."""
 
 
 class TCNWeights(NamedTuple):
@@ -195,9 +195,9 @@ def row_forward(w: TCNWeights, z: torch.Tensor, gamma: torch.Tensor, beta: torch
         total += hc.sum(0)
     bias = w.in_b @ w.res_w[0] + w.res_b[0]  # the block's output is h + bias
     for i in range(1, blocks):
-        y = h
-        mean = (total / n).float() + bias  # of the block's input h + bias
-        std = centre_(y, (total / n).float(), scratch)
+        y, h_mean = h, (total / n).float()
+        mean = h_mean + bias  # of the block's input h + bias
+        std = centre_(y, h_mean, scratch)
         if keep:
             kept.centred.append(y)
             kept.std.append(std)

@@ -78,11 +78,15 @@ def test_two_torchrun_nodes_equal_one_process_with_the_whole_batch(stemgmd_data,
 
     nodes = [make_process("train", "NNODES=2", f"RDZV=127.0.0.1:{port}", f"RUN_ID=nodes-{port}", "NPROC=1",
                           args(tmp_path / "nodes")) for _ in range(2)]
-    one = make("train", "NPROC=1", args(tmp_path / "one"), timeout=600)
-    assert one.returncode == 0, one.stderr[-3000:]
-    for node in nodes:
-        _, err = node.communicate(timeout=600)
-        assert node.returncode == 0, err[-3000:]
+    try:
+        one = make("train", "NPROC=1", args(tmp_path / "one"), timeout=600)
+        assert one.returncode == 0, one.stderr[-3000:]
+        for node in nodes:
+            _, err = node.communicate(timeout=600)
+            assert node.returncode == 0, err[-3000:]
+    finally:
+        for node in nodes:
+            node.kill()  # a node left waiting at the rendezvous when the other failed
     two_nodes = torch.load(tmp_path / "nodes" / "checkpoints" / "last.pt")
     whole = torch.load(tmp_path / "one" / "checkpoints" / "last.pt")
     assert two_nodes["world_size"] == 2 and whole["world_size"] == 1 and two_nodes["step"] == whole["step"] == 4
