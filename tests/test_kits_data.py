@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
-from conftest import REPO, run_module
+from conftest import REPO, make, run_module
 from data.datasets import ClipDataset
 from data.kit_table import STEMGMD_KIT_TABLE, Kit, KitTable, find_kit_table, read_kit_table
 from data.kits_data import STEMGMD_FOLDER, attack_lags, build, plan_performances
@@ -18,6 +19,7 @@ from data.manifest import read_manifest
 from data.recorded_kits import Layer, hydrogen_layer, read_kit_list
 from data.stemgmd import ADAPTATION_SPLITS
 from evaluation.transcription import pooled_onset_f
+from idm.checkpoint import load_model
 from idm.constants import CLASSES, GMD_PITCH_TO_CLASS, SAMPLE_RATE, TRAIN_KITS
 from trainer.config import load_config, with_data_kits
 
@@ -193,3 +195,22 @@ def test_config_takes_the_kit_count_from_the_data(kits_set):
     assert stemgmd.model.n_kits == 6 and stemgmd.model.kit_names == TRAIN_KITS  # no kits.csv: StemGMD's
     tiny = with_data_kits(load_config(REPO / "configs" / "tiny.yaml", [f"data.folder={root / 'data'}"]))
     assert tiny.model.kit_names == config.model.kit_names + ("kit4", "kit5")  # six outputs, four kits
+
+
+@needs_kits
+def test_cpu_training_config_trains_the_released_model_on_the_training_kits(kits_set, model, tmp_path):
+    """`make kits-train` (configs/idm_kits_cpu.yaml, two steps): the released model gains the set's
+    four training kits, every part of it trains, and the test kits stay out."""
+    root, _ = kits_set
+    out = tmp_path / "run"
+    proc = make("kits-train", f"KITS={root}",
+                f"ARGS=log.out={out} train.steps=2 log.val_every=2 data.val_crops=2 data.workers=0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "training all (546822 of 546822 values)" in proc.stderr
+    trained = load_model(out / "checkpoints" / "last.pt")
+    new = ("avl_black_pearl", "avl_red_zeppelin", "bja_pacific", "forzee_stereo")
+    assert trained.config.kits == TRAIN_KITS + new
+    released = dict(model.named_parameters())
+    changed = {name.split(".")[0] for name, p in trained.named_parameters()
+               if name in released and p.shape == released[name].shape and not torch.equal(p, released[name])}
+    assert changed == {name.split(".")[0] for name in released}, changed  # every part: the encoder too
