@@ -55,14 +55,16 @@ kits-data: venv
 # the README's "Results on recorded kits": the kits set (made once), then every system on its test kits,
 # with the released model trained further on the training kits (make kits-train) when its checkpoint exists
 KITS ?= datasets/kits
+# the kits set, made once (its NMFD templates are written last)
+KITS_SET = test -f "$(KITS)/data/nmfd_templates.pt" || $(MAKE) kits-data OUT="$(KITS)"
 KITS_TRAINED ?= runs/idm_kits_cpu/checkpoints/last.pt
 KITS_MODELS ?= idm-44-train-kits idm-44-train-kits+gt-onsets idm-44-train-kits+gt-one-shots $(wildcard $(KITS_TRAINED)) \
 	nmfd-1a nmfd-1b nmfd-2 nmfd-3 nmfd-4 larsnet oracle-irm
 kits-train: venv
-	test -f "$(KITS)/data/nmfd_templates.pt" || $(MAKE) kits-data OUT="$(KITS)"
+	$(KITS_SET)
 	$(MAKE) train CONFIG=configs/idm_kits_cpu.yaml NPROC=$(NPROC) ARGS="data.folder=$(KITS)/data $(ARGS)"
 kits-results: venv
-	test -f "$(KITS)/data/nmfd_templates.pt" || $(MAKE) kits-data OUT="$(KITS)"
+	$(KITS_SET)
 	$(MAKE) eval DATA="$(KITS)/data" SPLIT=test_test_kits OUT=results/kits MODELS="$(KITS_MODELS)"
 
 # the README's adaptation table: the released model fine-tuned to the two test kits (make finetune), then
@@ -71,7 +73,7 @@ ADAPTED ?= runs/finetune_kits/checkpoints/last.pt
 ADAPT_MODELS ?= idm-44-train-kits idm-44-train-kits+gt-one-shots idm-44-train-kits+gt-onsets \
 	idm-44-train-kits+gt-onsets+gt-one-shots $(ADAPTED) $(ADAPTED)+gt-kit oracle-irm
 kits-adaptation: venv
-	test -f "$(KITS)/data/nmfd_templates.pt" || $(MAKE) kits-data OUT="$(KITS)"
+	$(KITS_SET)
 	test -f "$(ADAPTED)" || $(MAKE) finetune
 	$(MAKE) eval DATA="$(KITS)/data" SPLIT=test_test_kits OUT=results/kits_adaptation MODELS="$(ADAPT_MODELS)"
 
