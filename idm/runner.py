@@ -6,6 +6,7 @@ import os
 import queue
 import signal
 import sys
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -183,42 +184,72 @@ def _error_line(path, exc) -> str:
     return text if str(path) in text else f"{path}: {text}"
 
 
-_worker = {}  # the model and settings of a worker process, set once by _init_worker
+_worker = {}  # the model, settings and message queue of a worker process, set once by _init_worker
+
+STOP_SECONDS = 30.0
+"""After Ctrl-C, how long the workers have to abandon their files before they are killed."""
 
 
 def _init_worker(settings, messages, threads):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # unwinds, so staging folders are removed
+    _worker.update(messages=messages, held=True, stop=False)  # a stop while loading waits for the first file
+    signal.signal(signal.SIGTERM, _on_stop)
     torch.set_num_threads(threads)
     torch.set_grad_enabled(False)
-    messages.put(("hello", os.getpid()))
-    _worker.update(settings=settings, messages=messages,
-                   model=load_model(settings.model, device=settings.device))
+    _worker.update(settings=settings, model=load_model(settings.model, device=settings.device), held=False)
+
+
+def _on_stop(*_):
+    """SIGTERM: unwind (so the staging folder is removed), unless SIGTERM is held back: then the stop
+    is only noted, and taken at the next safe point."""
+    if _worker["held"]:
+        _worker["stop"] = True
+    else:
+        sys.exit(1)
+
+
+def _send(kind: str, payload) -> None:
+    """Put a message for the parent on the queue with SIGTERM held back: a multiprocessing queue
+    interrupted inside `put` can lose its feeder thread's wake-up, and the worker then hangs at exit."""
+    _worker["held"] = True
+    try:
+        _worker["messages"].put((kind, payload))
+    finally:
+        _worker["held"] = False
+    if _worker["stop"]:
+        sys.exit(1)
 
 
 def _work(item):
-    messages, pid = _worker["messages"], os.getpid()
+    if _worker["stop"]:
+        sys.exit(1)
+    pid = os.getpid()
     try:
         line = separate_file(item.path, item.track, _worker["model"], _worker["settings"],
-                             notes=lambda text: messages.put(("note", text)),
-                             progress=lambda done, total: messages.put(("progress", (pid, item.track, done, total))))
+                             notes=lambda text: _send("note", text),
+                             progress=lambda done, total: _send("progress", (pid, item.track, done, total)))
         return line, None
     except FILE_ERRORS as exc:
         return None, _error_line(item.path, exc)
 
 
 def _run_pool(inputs, settings, jobs, quiet, bars) -> list:
-    """Worker processes (spawned, so no thread state is inherited), each holding the model once."""
+    """Worker processes (spawned, so no thread state is inherited), each holding the model once.
+
+    On Ctrl-C (or any other exception here) every worker is stopped before the exception goes on.
+    """
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    note, failed, workers = _printer(quiet), [], []
+    note, failed, pending = _printer(quiet), [], {}
+    others = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(jobs, context, _init_worker, (settings, messages, threads))
     try:
-        pending = {pool.submit(_work, item): item for item in inputs}
+        for item in inputs:
+            pending[pool.submit(_work, item)] = item
         while pending:
             done, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-            _drain(messages, bars, note, workers)
+            _drain(messages, bars, note)
             for future in done:
                 item = pending.pop(future)
                 try:
@@ -231,22 +262,36 @@ def _run_pool(inputs, settings, jobs, quiet, bars) -> list:
                 else:
                     _report(line, quiet)
                 bars.file_done()
-        _drain(messages, bars, note, workers)
+        _drain(messages, bars, note)
     except BaseException:
-        _drain(messages, bars, note, workers)
-        for pid in workers:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        pool.shutdown(wait=False, cancel_futures=True)
+        killed = stop_processes([p for p in multiprocessing.active_children() if p not in others])
+        if killed:
+            tqdm.write(f"idm: {killed} worker(s) did not stop within {STOP_SECONDS:.0f} s and were killed; "
+                       "their staging folders (.idm-*) may remain in the output folder", file=sys.stderr)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return failed
 
 
-def _drain(messages, bars, note, workers) -> None:
-    """Show what the workers reported: notes, progress, and their process ids."""
+def stop_processes(processes, timeout: float = STOP_SECONDS) -> int:
+    """Send SIGTERM to each process, wait for all to exit, and kill those still running after
+    `timeout` seconds, so that Ctrl-C never waits without bound; returns how many were killed."""
+    for process in processes:
+        process.terminate()
+    deadline, killed = time.monotonic() + timeout, 0
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            killed += 1
+    return killed
+
+
+def _drain(messages, bars, note) -> None:
+    """Show what the workers reported: notes and progress."""
     while True:
         try:
             kind, payload = messages.get_nowait()
@@ -254,7 +299,5 @@ def _drain(messages, bars, note, workers) -> None:
             return
         if kind == "note":
             note(payload)
-        elif kind == "hello":
-            workers.append(payload)
         else:
             bars.update(*payload)
