@@ -21,12 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-
-from idm.constants import SAMPLE_RATE
-from idm.demo import groove
-
+from long_input import write_long_groove
 from machine import cpu_name
 
 
@@ -70,10 +65,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             songs = Path(tmp) / "songs"
             songs.mkdir()
-            loop = groove(bars=8, seed=0)[0]
-            track = np.tile(loop, int(np.ceil(60 * SAMPLE_RATE / len(loop))))[: 60 * SAMPLE_RATE]
             for name in ("a", "b"):
-                sf.write(str(songs / f"{name}.wav"), track, SAMPLE_RATE, subtype="FLOAT")
+                write_long_groove(songs / f"{name}.wav", minutes=1.0)
             for run in range(args.runs):
                 with tempfile.TemporaryDirectory(dir=tmp) as folder:
                     outcome, took = interrupt_once(Path(folder), songs, args.delay, args.limit)
