@@ -49,14 +49,13 @@ def digest(folder: Path, skip=("records",)) -> dict:
 
 @pytest.fixture(scope="module")
 def kits_set(tmp_path_factory):
-    """Every listed kit: 10 performances of ~6 s rendered, then preprocessed by the real commands."""
+    """Every listed kit: 10 performances of ~6 s, made by `make kits-data` (rendered, preprocessed,
+    NMFD templates), so that the make targets that need the set find it complete."""
     root = tmp_path_factory.mktemp("kits")
-    proc = run_module("data.kits_data", root, "--performances", 10, "--seconds", 6, "-q", timeout=2700)
-    assert proc.returncode == 0, proc.stderr
-    proc = run_module("data.preprocess", "stemgmd", root / STEMGMD_FOLDER, root / "data", "-j", "2", "-q",
-                      "--keep-unsplit")
-    assert proc.returncode == 0, proc.stderr
-    return root, proc.stdout
+    proc = make("kits-data", f"OUT={root}", "PERFORMANCES=10", "PERFORMANCE_SECONDS=6", "JOBS=2", timeout=2700)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (root / "data" / "nmfd_templates.pt").is_file()
+    return root, (root / "data" / "report.txt").read_text()
 
 
 def test_kit_table_round_trip_and_bad_rows(tmp_path):
@@ -203,9 +202,11 @@ def test_cpu_training_config_trains_the_released_model_on_the_training_kits(kits
     four training kits, every part of it trains, and the test kits stay out."""
     root, _ = kits_set
     out = tmp_path / "run"
+    performances = (root / STEMGMD_FOLDER / "groove" / "info.csv").read_text()
     proc = make("kits-train", f"KITS={root}",
                 f"ARGS=log.out={out} train.steps=2 log.val_every=2 data.val_crops=2 data.workers=0")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (root / STEMGMD_FOLDER / "groove" / "info.csv").read_text() == performances  # the set as made, not remade
     assert "training all (546822 of 546822 values)" in proc.stderr
     trained = load_model(out / "checkpoints" / "last.pt")
     new = ("avl_black_pearl", "avl_red_zeppelin", "bja_pacific", "forzee_stereo")
