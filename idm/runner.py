@@ -20,6 +20,7 @@ from .constants import SAMPLE_RATE
 from .onset_files import OnsetFileError, onset_rows, onsets_midi, onsets_tsv
 from .one_shots import fit_length
 from .separate import iter_segments, kit_index, transcribe
+from .signals_held import signals_held
 from .stems import RESIDUAL, fold
 from .track_writer import OutputError, OutputSpec, TrackWriter
 
@@ -200,8 +201,8 @@ def _init_worker(settings, messages, threads):
 
 
 def _on_stop(*_):
-    """SIGTERM: unwind (so the staging folder is removed), unless SIGTERM is held back: then the stop
-    is only noted, and taken at the next safe point."""
+    """SIGTERM: unwind (so the staging folder is removed), unless the model is still loading: then
+    the stop is only noted, and taken when the first file starts."""
     if _worker["held"]:
         _worker["stop"] = True
     else:
@@ -211,13 +212,8 @@ def _on_stop(*_):
 def _send(kind: str, payload) -> None:
     """Put a message for the parent on the queue with SIGTERM held back: a multiprocessing queue
     interrupted inside `put` can lose its feeder thread's wake-up, and the worker then hangs at exit."""
-    _worker["held"] = True
-    try:
+    with signals_held((signal.SIGTERM,)):
         _worker["messages"].put((kind, payload))
-    finally:
-        _worker["held"] = False
-    if _worker["stop"]:
-        sys.exit(1)
 
 
 def _work(item):

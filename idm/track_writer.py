@@ -3,8 +3,9 @@
 Audio arrives segment by segment (`TrackWriter.write`) and goes to 32-bit float WAVs in
 `OUT/.idm-*/`, so memory does not grow with the track's length. `commit` then applies
 the clip mode, the sample format and the output rate in a second streaming pass (or
-just renames when nothing changes) and moves every file to its name. An error at any
-point removes the staging folder: OUT never holds a half-written file.
+just renames when nothing changes) and moves every file to its name, with Ctrl-C and SIGTERM
+held back until the last one is in place. An error at any point removes the staging folder:
+OUT never holds a half-written file.
 """
 
 import os
@@ -20,6 +21,7 @@ import soundfile as sf
 from .audio import resampled_blocks
 from .constants import SAMPLE_RATE
 from .files import default_mode
+from .signals_held import signals_held
 
 FORMATS = {"wav": "WAV", "flac": "FLAC"}
 DEPTHS = {"float32": "FLOAT", "int24": "PCM_24", "int16": "PCM_16"}
@@ -184,14 +186,14 @@ class TrackWriter:
             self.notes(f"{self.track}: stems peak at {peak:.3f}; all scaled by {scale:.4f} to avoid clipping")
         ready = {stem: self._finish_audio(i, stem, scale) for i, stem in enumerate(self.stems)}
         ready.update(self._texts)
-        moved = []
-        for key, source in ready.items():
-            target = self.spec.out_dir / self.targets[key]
+        moves = [(source, self.spec.out_dir / self.targets[key]) for key, source in ready.items()]
+        for source, target in moves:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(source, default_mode())
-            os.replace(source, target)
-            moved.append(target)
-        return moved
+        with signals_held():  # Ctrl-C or a stop lands before the first rename or after the last
+            for source, target in moves:
+                os.replace(source, target)
+        return [target for _, target in moves]
 
     def __exit__(self, *exc):
         for f in self._files.values():

@@ -1,5 +1,8 @@
 """The output writer: staged streaming, no half-written files, block-wise resampling."""
 
+import os
+import signal
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -42,3 +45,25 @@ def test_block_resampling_equals_one_piece(new):
     whole = AF.resample(torch.from_numpy(x), 44100, new).numpy()
     pieces = np.concatenate(list(resampled_blocks(lambda a, b: x[a:b], len(x), 44100, new, block=7000)))
     assert pieces.shape == whole.shape and np.abs(pieces - whole).max() < 1e-5
+
+
+def test_ctrl_c_while_moving_files_into_place_comes_after_the_last(tmp_path, monkeypatch):
+    spec = OutputSpec(tmp_path / "out")
+    replace, calls = os.replace, []
+
+    def replace_and_interrupt(source, target):
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C with one file in place and three to go
+        calls.append(target)
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace_and_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        with TrackWriter(spec, "song", ["kick", "snare", "crash"], [("onsets", "tsv")]) as writer:
+            writer.write({"kick": np.ones(100), "snare": np.zeros(100), "crash": np.zeros(100)})
+            writer.add("onsets", "tsv", "time_s\tclass\tvelocity\n")
+            writer.commit()
+    assert len(calls) == 4  # the track is whole, and the staging folder is gone
+    assert sorted(p.name for p in (tmp_path / "out" / "song").iterdir()) == \
+        ["crash.wav", "kick.wav", "onsets.tsv", "snare.wav"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["song"]
