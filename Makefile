@@ -21,7 +21,7 @@ TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --r
 SPLIT ?= eval_session_test_kits
 MODELS ?= idm-44-train-kits oracle-irm
 
-.PHONY: venv demo demo-data kits-data kits-train kits-results preprocess train finetune kits-adaptation nmfd-templates eval test bench clean
+.PHONY: venv demo demo-data kits-data kits-train kits-results transcriber transcriber-bank transcriber-results preprocess train finetune kits-adaptation nmfd-templates eval test bench clean
 
 venv: $(VENV)/.installed
 
@@ -66,6 +66,31 @@ kits-train: venv
 kits-results: venv
 	$(KITS_SET)
 	$(MAKE) eval DATA="$(KITS)/data" SPLIT=test_test_kits OUT=results/kits MODELS="$(KITS_MODELS)"
+
+# idm-44-recorded-kits: the released model's transcription trained on crops mixed on the fly from the
+# recorded training kits (configs/transcriber_kits.yaml), then its weights alone -> TRANSCRIBER_MODEL
+BANK ?= datasets/transcriber_bank
+TRANSCRIBER_RUN ?= runs/transcriber_kits
+TRANSCRIBER_MODEL ?= $(TRANSCRIBER_RUN)/idm-44-recorded-kits.pt
+transcriber-bank: venv
+	test -f "$(BANK)/bank.txt" || $(BIN)/python -m data.kit_bank "$(BANK)"
+transcriber: transcriber-bank
+	$(KITS_SET)
+	$(MAKE) train CONFIG=configs/transcriber_kits.yaml NPROC=$(NPROC) \
+		ARGS="data.folder=$(KITS)/data mix.bank=$(BANK) log.out=$(TRANSCRIBER_RUN) $(ARGS)"
+	$(BIN)/python -m trainer.export "$(TRANSCRIBER_RUN)/checkpoints/best.pt" "$(TRANSCRIBER_MODEL)"
+
+# the README's transcription table: released against idm-44-recorded-kits on the test kits as recorded
+# (with the true onsets too), in a room and bus-compressed -> results/transcriber/<condition>
+TRANSCRIBER_MODELS ?= idm-44-train-kits idm-44-recorded-kits
+transcriber-results: venv
+	$(KITS_SET)
+	$(MAKE) eval DATA="$(KITS)/data" SPLIT=test_test_kits OUT=results/transcriber/clean \
+		MODELS="$(TRANSCRIBER_MODELS) $(addsuffix +gt-onsets,$(TRANSCRIBER_MODELS))" ARGS="$(ARGS)"
+	for c in room compressed; do \
+		$(MAKE) eval DATA="$(KITS)/data" SPLIT=test_test_kits OUT=results/transcriber/$$c MODELS="$(TRANSCRIBER_MODELS)" \
+			ARGS="--condition $$c $(ARGS)" || exit 1; \
+	done
 
 # the README's adaptation table: the released model fine-tuned to the two test kits (make finetune), then
 # scored with the one-shot variants on the test kits' held-out performances -> results/kits_adaptation
@@ -114,6 +139,7 @@ bench: venv
 	$(BIN)/python benchmarks/loader_speed.py
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/train_paths.py
+	$(BIN)/python benchmarks/transcription_cost.py
 	$(BIN)/python benchmarks/baselines_speed.py
 
 clean:

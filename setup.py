@@ -10,6 +10,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=[f"{p}{s}" for p in ("idm", "data", "trainer", "evaluation", "baselines")
                                     for s in ("", ".*")]),
+    package_data={"idm": ["models/*.pt", "models/*.md"]},  # the models that ship with the package
     install_requires=[
         "torch>=2.4",
         "torchaudio>=2.4",

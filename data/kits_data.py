@@ -145,12 +145,12 @@ def attack_lags(stem: np.ndarray, times) -> tuple:
     return lags, unmeasured
 
 
-def write_one_shots(out: Path, kit: KitSounds) -> None:
+def write_one_shots(out: Path, kit: KitSounds, velocities=ONE_SHOT_VELOCITIES) -> None:
     """`one_shots/<kit>/<stem>.wav` at velocity 100 and `one_shots/<kit>/velocity_<v>/<stem>.wav`."""
     for code in CLASSES:
         if not kit.has(code):
             continue
-        for v in ONE_SHOT_VELOCITIES:
+        for v in velocities:
             write_wav(out / kit.name / f"velocity_{v}" / f"{CLASS_NAMES[code]}.wav", kit.hit(code, v))
         write_wav(out / kit.name / f"{CLASS_NAMES[code]}.wav", kit.hit(code, 100))
 

@@ -74,3 +74,28 @@ def example_plot(track_id: str, reference: np.ndarray, estimates: dict, referenc
     roll.set_xlabel("seconds")
     roll.legend(fontsize=7, loc="upper right", ncol=len(rows))
     _save(fig, path)
+
+
+def confusion_plot(system: str, counts: np.ndarray, n_ref, path) -> None:
+    """Heat map of one system's confusion table (`evaluation.confusion`): each reference class's row
+    as shares of its onsets, the `false` row as counts."""
+    from .confusion import COLUMNS, ROWS
+
+    k = len(ROWS) - 1
+    shares = counts[:k] / np.maximum(np.asarray(n_ref, dtype=np.float64)[:, None], 1)
+    fig, ax = plt.subplots(figsize=(8.5, 6.5))
+    ax.imshow(np.vstack([shares, np.zeros((1, k + 1))]), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for i in range(k + 1):
+        for j in range(k + 1):
+            if i == k and j == k:
+                continue
+            text = f"{counts[i, j]}" if i == k else f"{shares[i, j]:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if i < k and shares[i, j] > 0.6 else "black")
+    ax.set_xticks(np.arange(k + 1), COLUMNS, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(np.arange(k + 1), [f"{name} ({int(n)})" for name, n in zip(ROWS, list(n_ref) + [counts[k].sum()])],
+                  fontsize=8)
+    ax.set_xlabel("estimated class")
+    ax.set_ylabel("reference class (onsets)")
+    ax.set_title(f"{system}: share of each class's onsets found by each output; false onsets (counts)", fontsize=9)
+    _save(fig, path)

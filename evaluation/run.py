@@ -10,7 +10,9 @@ stopped; a checkpoint file that changed is re-evaluated. Written to OUT:
 - `onsets.csv`: onset scores per system, track, space, stem;
 - `summary.csv`, `onsets_summary.csv`, `summary.md`: mean, median, 95% bootstrap interval;
 - `bars.png` (5 groups) and `bars9.png` (9 classes): masked SI-SDR and nSDR per stem;
-- `example.png`: the first track's masked stems and onsets, reference against each system.
+- `example.png`: the first track's masked stems and onsets, reference against each system;
+- `confusion.csv` and `confusion/<system>.png`: where each system's onsets go, reference class
+  against estimated class (`evaluation.confusion`), for systems that transcribe.
 """
 
 import argparse
@@ -31,7 +33,10 @@ from idm.files import atomic_path, write_text_if_changed
 from idm.separate import segment_samples
 from idm.stems import fold_stems
 
-from .plots import bar_plot, example_plot
+from .conditions import CONDITIONS, in_condition
+from .confusion import COLUMNS as CONFUSION_COLUMNS
+from .confusion import confusion_rows
+from .plots import bar_plot, confusion_plot, example_plot
 from .report import markdown, summarize_separation, summarize_transcription
 from .score import outputs_in_space, score_track
 from .separation import SCORING_VERSION, SEPARATION_METRICS, SILENT_MODES
@@ -72,11 +77,13 @@ def _evaluate(task) -> tuple:
     systems, options = _worker["systems"], _worker["options"]
     if name not in systems:
         systems[name] = build_system(name, options["nmfd_templates"], options["one_shots"])
-    system, track = systems[name], _worker["tracks"].load(index)
+    system, track = systems[name], in_condition(_worker["tracks"].load(index), options.get("condition", "clean"))
     reason = system.skip_reason(track)
+    if options.get("transcription_only") and not (hasattr(system, "transcribes") and system.transcribes()):
+        reason = "no transcription of its own to score (--transcription-only)"
     if reason:
         return name, index, {"track": track.id, "skipped": reason}, None
-    estimate = system(track)
+    estimate = system.transcription(track) if options.get("transcription_only") else system(track)
     seg = segment_samples(options["segment"]) if options["segment"] else None
     result = {"track": track.id, **score_track(track, estimate, options["spaces"], options["silent"], seg,
                                                options["window"])}
@@ -124,11 +131,14 @@ def _check_system_cache(out: Path, name: str, nmfd_templates, one_shots, notes) 
 
 def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, silent: str = "exclude",
              window: float = WINDOW, spaces=SPACES, limit: int = None, progress: bool = True,
-             notes=print, nmfd_templates=None, one_shots=None) -> dict:
+             notes=print, nmfd_templates=None, one_shots=None, condition: str = "clean",
+             transcription_only: bool = False) -> dict:
     """Run `systems` on the tracks and write OUT's tables and plots; returns the summaries.
     NMFD cases that need one-shot templates read `nmfd_templates` (default DATA/nmfd_templates.pt),
     `+gt-one-shots` systems the kits' one-shot folders in `one_shots` (default DATA/one_shots, or
-    one_shots beside DATA)."""
+    one_shots beside DATA). `condition` records every track in a room or compressed first
+    (`evaluation.conditions`). `transcription_only` scores only the transcriptions (onsets and
+    confusion tables; no synthesis or separation), for systems that transcribe."""
     out = Path(out)
     if nmfd_templates is None and (Path(data) / DEFAULT_TEMPLATES).is_file():
         nmfd_templates = Path(data) / DEFAULT_TEMPLATES
@@ -147,6 +157,10 @@ def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, si
     indices = list(range(len(tracks)))[:limit]
     options = {"data": str(Path(data).resolve()), "split": split, "segment": segment, "silent": silent,
                "window": window, "spaces": sorted(spaces), "scoring": SCORING_VERSION}
+    if condition != "clean":  # clean runs keep the options (and caches) they had before conditions existed
+        options["condition"] = condition
+    if transcription_only:
+        options["transcription_only"] = True
     out.mkdir(parents=True, exist_ok=True)
     _check_options(out, options)
     for name in systems:
@@ -157,7 +171,7 @@ def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, si
     for name in systems:
         example_file = example_dir / f"{system_key(name)}.npz"
         for i in indices:
-            with_example = i == indices[0] and not example_file.is_file()
+            with_example = i == indices[0] and not example_file.is_file() and not transcription_only
             if with_example or not _cache_file(out, name, tracks.ids[i]).is_file():
                 todo.append((name, i, with_example))
     worker_options = {**options, "threads": 1 if jobs > 1 else torch.get_num_threads(),
@@ -185,12 +199,12 @@ def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, si
         for task in todo:
             store(*_evaluate(task))
     bar.close()
-    return write_reports(out, tracks, systems, indices)
+    return write_reports(out, tracks, systems, indices, condition)
 
 
-def write_reports(out: Path, tracks, systems, indices) -> dict:
+def write_reports(out: Path, tracks, systems, indices, condition: str = "clean") -> dict:
     """Gather the cached results of `systems` on `indices` and write the CSVs, summaries and plots."""
-    separation, transcription, skipped = [], [], {}
+    separation, transcription, skipped, confusion = [], [], {}, {}
     for name in systems:
         for i in indices:
             result = json.loads(_cache_file(out, name, tracks.ids[i]).read_text())
@@ -199,6 +213,11 @@ def write_reports(out: Path, tracks, systems, indices) -> dict:
                 continue
             separation += [{"system": name, "track": result["track"], **r} for r in result["separation"]]
             transcription += [{"system": name, "track": result["track"], **r} for r in result["transcription"]]
+            if "confusion" in result:
+                total = confusion.setdefault(name, {k: 0 for k in result["confusion"]})
+                for key, value in result["confusion"].items():
+                    total[key] = total[key] + np.asarray(value)
+    _write_confusion(out, confusion)
     _write_csv(out / "scores.csv", separation,
                ("system", "track", "space", "output", "stem", *SEPARATION_METRICS, "silent", "segments"))
     _write_csv(out / "onsets.csv", transcription, ("system", "track", "space", "stem", *TRANSCRIPTION_METRICS))
@@ -209,7 +228,9 @@ def write_reports(out: Path, tracks, systems, indices) -> dict:
     _write_csv(out / "onsets_summary.csv", onset_summary, list(onset_summary[0]) if onset_summary else ["system"])
     unavailable = {name: reasons[0] for name, reasons in skipped.items()
                    if len(reasons) == len(indices) and len(set(reasons)) == 1}
-    notes = [f"{len(indices)} tracks. Systems, and the information each one uses:", ""]
+    recorded = "" if condition == "clean" else f", recorded {'in a room' if condition == 'room' else condition} " \
+        "(evaluation.conditions)"
+    notes = [f"{len(indices)} tracks{recorded}. Systems, and the information each one uses:", ""]
     notes += [f"- {name}: {describe(name)}" + (f" (unavailable: {unavailable[name]})" if name in unavailable else "")
               for name in systems]
     notes += [""] + [f"{name}: skipped {len(reasons)} tracks ({'; '.join(sorted(set(reasons)))})."
@@ -220,13 +241,23 @@ def write_reports(out: Path, tracks, systems, indices) -> dict:
         if any(r["space"] == space for r in sep_summary):
             bar_plot(sep_summary, systems, out / file, space)
     if indices:
-        _plot_example(out, tracks, systems, indices[0])
+        _plot_example(out, tracks, systems, indices[0], condition)
     return {"separation": sep_summary, "transcription": onset_summary,
             "skipped": {name: len(reasons) for name, reasons in skipped.items()}, "unavailable": unavailable}
 
 
-def _plot_example(out: Path, tracks, systems, index: int) -> None:
-    track = tracks.load(index)
+def _write_confusion(out: Path, confusion: dict) -> None:
+    """`confusion.csv` (every system's table) and `confusion/<system>.png` (one heat map each)."""
+    if not confusion:
+        return
+    rows = [row for name, c in confusion.items() for row in confusion_rows(name, c["counts"], c["n_ref"])]
+    _write_csv(out / "confusion.csv", rows, ("system", "reference", "onsets", *CONFUSION_COLUMNS))
+    for name, c in confusion.items():
+        confusion_plot(name, c["counts"], c["n_ref"], out / "confusion" / f"{system_key(name)}.png")
+
+
+def _plot_example(out: Path, tracks, systems, index: int, condition: str) -> None:
+    track = in_condition(tracks.load(index), condition)
     space = min(track.space, 5)
     n = min(track.mixture.shape[-1], int(EXAMPLE_SECONDS * SAMPLE_RATE))
     estimates, onsets = {}, {}
@@ -266,6 +297,12 @@ def main(argv=None) -> int:
     parser.add_argument("--one-shots", metavar="DIR",
                         help=f"one-shots of each kit, DIR/<kit>/<stem>.wav, for +gt-one-shots (default: "
                              f"DATA/{DEFAULT_ONE_SHOTS}, or {DEFAULT_ONE_SHOTS} beside DATA, when it exists)")
+    parser.add_argument("--condition", choices=CONDITIONS, default="clean",
+                        help="record every test track first: as it is (clean, default), in a synthetic room, or "
+                             "bus-compressed (evaluation.conditions)")
+    parser.add_argument("--transcription-only", action="store_true",
+                        help="score only the systems' own transcriptions (onset F, confusion tables): no synthesis "
+                             "or separation, a small part of the time")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
@@ -276,7 +313,8 @@ def main(argv=None) -> int:
         evaluate(args.data, args.split, args.models, args.out, args.jobs, args.segment, args.silent,
                  args.window, limit=args.limit, progress=not args.quiet,
                  notes=lambda line: print(line, file=sys.stderr), nmfd_templates=args.nmfd_templates,
-                 one_shots=args.one_shots)
+                 one_shots=args.one_shots, condition=args.condition,
+                 transcription_only=args.transcription_only)
     except (EvaluationError, ValueError, OSError) as exc:
         print(f"evaluation: error: {exc}", file=sys.stderr)
         return 2

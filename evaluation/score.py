@@ -2,9 +2,11 @@
 
 import torch
 
+from idm.constants import CLASSES
 from idm.masking import ratio_mask
 from idm.stems import fold_stems
 
+from .confusion import confusion_counts
 from .separation import score_stem
 from .spaces import fold_onsets, stem_names
 from .systems import Estimate
@@ -30,13 +32,15 @@ def outputs_in_space(estimate: Estimate, mixture: torch.Tensor, space: int) -> d
 def scorable_spaces(track: Track, estimate: Estimate, spaces) -> list:
     """The spaces both the references and the estimate can be folded into."""
     stems = estimate.synth if estimate.synth is not None else estimate.separated
-    return [s for s in spaces if s <= track.space and s <= stems.shape[0]]
+    return [s for s in spaces if s <= track.space and (stems is None or s <= stems.shape[0])]
 
 
 def score_track(track: Track, estimate: Estimate, spaces=(5, 9), silent: str = "exclude",
                 segment_samples: int = None, window: float = WINDOW) -> dict:
-    """{"separation": rows, "transcription": rows} of one track; a row is a dict with `space`,
-    `output` (separation only), `stem` and the scores."""
+    """{"separation": rows, "transcription": rows, "confusion": ...} of one track; a row is a dict
+    with `space`, `output` (separation only), `stem` and the scores. `confusion` (when both onsets
+    are known and the references have the 9 classes): the 9-class confusion counts
+    (`evaluation.confusion`) with each class's reference onsets."""
     separation, transcription = [], []
     for space in scorable_spaces(track, estimate, spaces):
         references, names = fold_stems(track.stems, space).double().numpy(), stem_names(space)
@@ -50,4 +54,8 @@ def score_track(track: Track, estimate: Estimate, spaces=(5, 9), silent: str = "
             for name in names:
                 transcription.append({"space": space, "stem": name,
                                       **score_onsets(reference[name], estimated[name], window)})
-    return {"separation": separation, "transcription": transcription}
+    result = {"separation": separation, "transcription": transcription}
+    if estimate.onsets is not None and track.onsets is not None and track.space == 9:
+        result["confusion"] = {"counts": confusion_counts(track.onsets, estimate.onsets, window).tolist(),
+                               "n_ref": [len(track.onsets.get(c, ())) for c in CLASSES]}
+    return result

@@ -41,7 +41,7 @@ from baselines.larsnet.weights import find_released
 from data.datasets import kit_label
 from idm.checkpoint import PRETRAINED, load_model, resolve_checkpoint, sha256_of
 from idm.one_shots import OneShotError, read_one_shots
-from idm.separate import separate
+from idm.separate import detect_onsets, separate
 
 from .tracks import Track
 
@@ -111,6 +111,14 @@ class IDMSystem:
                 self.kit_one_shots[track.kit] = str(exc)
         found = self.kit_one_shots[track.kit]
         return found if isinstance(found, str) else None
+
+    def transcribes(self) -> bool:
+        """Whether the system has a transcription of its own to score."""
+        return "gt-onsets" not in self.variants
+
+    def transcription(self, track: Track) -> Estimate:
+        """The system's onsets alone (no synthesis): what `--transcription-only` scores."""
+        return Estimate(onsets=detect_onsets(track.mixture, self.model)[0])
 
     @torch.no_grad()
     def __call__(self, track: Track) -> Estimate:

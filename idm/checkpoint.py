@@ -1,6 +1,7 @@
 """Loading models: the authors' released checkpoint (through one name table) and our own format.
 
-Resolution of a model name: an explicit path; else `$IDM_CHECKPOINTS/<name>/`; else the
+Resolution of a model name: an explicit path; a model that ships with this package
+(`idm/models/`, verified against its sha256); else `$IDM_CHECKPOINTS/<name>/`; else the
 user cache `~/.cache/idm/<name>/`; else a download from the authors' repository into the
 cache, verified against its sha256 and written atomically.
 """
@@ -21,6 +22,8 @@ from .files import atomic_path
 from .model import InverseDrumMachine
 
 OUR_FORMAT = "idm-checkpoint-v1"
+IDM_TASKS = ("idm", "transcription")
+"""Training tasks whose checkpoints hold a whole IDM model (the transcription task trains its analysis)."""
 
 PRETRAINED = {
     "idm-44-train-kits": dict(
@@ -31,8 +34,18 @@ PRETRAINED = {
         description="released IDM, trained on StemGMD's six training kits (Apache-2.0)",
         kits=TRAIN_KITS,
     ),
+    "idm-44-recorded-kits": dict(
+        filename="idm-44-recorded-kits.pt",
+        bundled=True,
+        sha256="6a04e617780cee68fcf47f9b463c3d1ae57dedfd02701e60ba7d8967bebfe4f0",
+        description="idm-44-train-kits with its transcription trained on recorded acoustic kits "
+                    "(idm/models/idm-44-recorded-kits.md; Apache-2.0)",
+        kits=TRAIN_KITS,
+    ),
 }
-"""Released models known by name."""
+"""Models known by name: the released one, and ours that ship in `idm/models/` (`bundled`)."""
+BUNDLED = Path(__file__).resolve().parent / "models"
+"""The folder of the models that ship with the package."""
 
 DEFAULT_MODEL = "idm-44-train-kits"
 
@@ -134,7 +147,7 @@ def model_from_file(path, device="cpu") -> InverseDrumMachine:
     if not isinstance(blob, dict):
         raise CheckpointError(f"{path}: not a checkpoint (a {type(blob).__name__}, not a dict)")
     if blob.get("format") == OUR_FORMAT:
-        if blob.get("task", "idm") != "idm":
+        if blob.get("task", "idm") not in IDM_TASKS:
             raise CheckpointError(f"{path}: a {blob['task']} checkpoint, not an IDM model "
                                   f"(evaluate it as the system {blob['task']}:{path})")
         try:
@@ -196,7 +209,10 @@ def checkpoint_roots() -> list:
 
 
 def local_checkpoint(name: str):
-    """The file of released model `name` in `$IDM_CHECKPOINTS` or the cache, or None (not verified)."""
+    """The file of model `name` in the package, `$IDM_CHECKPOINTS` or the cache, or None (not verified)."""
+    if PRETRAINED[name].get("bundled"):
+        path = BUNDLED / PRETRAINED[name]["filename"]
+        return path if path.is_file() else None
     for root in checkpoint_roots():
         path = root / name / PRETRAINED[name]["filename"]
         if path.is_file():
@@ -221,6 +237,9 @@ def resolve_checkpoint(name_or_path) -> Path:
     local = local_checkpoint(str(name_or_path))
     if local is not None:
         return _verified(local, info["sha256"])
+    if info.get("bundled"):
+        raise CheckpointError(f"{name_or_path}: {BUNDLED / info['filename']} is missing from this installation "
+                              "(it ships with the package: reinstall idm)")
     dest = cache_dir() / str(name_or_path) / info["filename"]
     try:
         return _download(info["url"], dest, info["sha256"])

@@ -43,7 +43,8 @@ def _kits_line(kits) -> str:
 def _list_models(checkpoint=None) -> int:
     for name, info in PRETRAINED.items():
         local = local_checkpoint(name)
-        where = local if local else f"downloaded on first use to {cache_dir() / name}/"
+        where = local or ("missing from this installation" if info.get("bundled")
+                          else f"downloaded on first use to {cache_dir() / name}/")
         default = " (default)" if name == DEFAULT_MODEL else ""
         print(f"{name}{default}: {info['description']}\n    {where}\n{_kits_line(info['kits'])}")
     if checkpoint:

@@ -123,9 +123,10 @@ class InverseDrumMachine(nn.Module):
         tracks = sequence(activations[..., first:last], samples, length - first * HOP_LENGTH)
         return tracks[..., start - first * HOP_LENGTH:] * gains.unsqueeze(-1)
 
-    def forward(self, audio: torch.Tensor, onset_grid: torch.Tensor, noise: torch.Tensor,
+    def forward(self, audio: torch.Tensor, onset_grid: torch.Tensor = None, noise: torch.Tensor = None,
                 sigmoid_grid: bool = True, peak=batch_peak, kit_id: torch.Tensor = None) -> dict:
         """Teacher-forced pass used in training: the decoder is driven by `onset_grid` (B, K, M).
+        Without `noise`, only the analysis runs: `{"analysis": ...}` (the transcription task).
 
         `sigmoid_grid=True` reproduces the released training (`sigmoid(grid) * velocity`);
         False drives it with `grid * velocity`. `peak` as in `one_shots` (the trainer passes
@@ -134,6 +135,8 @@ class InverseDrumMachine(nn.Module):
         probabilities, except where it is not one of the model's kits (-1: unknown).
         """
         analysis = self.analyse(audio)
+        if noise is None:
+            return dict(analysis=analysis)
         drive = torch.sigmoid(onset_grid) if sigmoid_grid else onset_grid
         if kit_id is None:
             samples = self.one_shots(analysis.kit_probs, noise, peak)

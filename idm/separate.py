@@ -112,6 +112,21 @@ def listed_kits(kits) -> str:
     return ", ".join(f"{name} ({i})" for i, name in enumerate(kits))
 
 
+def _onset_times(grid: torch.Tensor) -> list:
+    """Per item of a picked onset grid (B, K, M): {class code: onset times in seconds}."""
+    grid = grid.cpu().numpy()
+    return [{c: np.flatnonzero(grid[i, k]) / FRAME_RATE for k, c in enumerate(CLASSES)} for i in range(len(grid))]
+
+
+@torch.no_grad()
+def detect_onsets(audio, model: InverseDrumMachine, device=None, notes=None) -> list:
+    """The model's transcription alone (encoder, transcription head, peak picking; no synthesis):
+    per item, {class code: onset times in seconds}, as `transcribe` finds them."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    x = _as_batch(audio, notes).to(device)
+    return _onset_times(peak_pick(torch.sigmoid(model.to(device).analyse(x).onset_logits), **default_peak_params()))
+
+
 @torch.no_grad()
 def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, device=None,
                notes=None, kit=None, one_shots=None) -> Transcription:
@@ -140,11 +155,10 @@ def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, dev
     samples, layers = model.one_shots(analysis.kit_probs, noise.repeat(b, 1, 1)), None
     if given:
         samples, layers = replace_one_shots(samples, given)
-    onset_list, velocity_list = [], []
+    onset_list, velocity_list = _onset_times(grid), []
     grid_cpu, vel_cpu = grid.cpu().numpy(), analysis.velocity.cpu().numpy()
     for i in range(b):
         frames = [np.flatnonzero(grid_cpu[i, k]) for k in range(len(CLASSES))]
-        onset_list.append({c: f / FRAME_RATE for c, f in zip(CLASSES, frames)})
         velocity_list.append({c: vel_cpu[i, k, f] for k, (c, f) in enumerate(zip(CLASSES, frames))})
     return Transcription(x, grid * analysis.velocity, samples, analysis.gains, analysis.kit_probs,
                          onset_list, velocity_list, layers)

@@ -149,3 +149,35 @@ def test_list_models_names_each_model_and_its_file():
     assert str(resolve_checkpoint("idm-44-train-kits")) in proc.stdout
     proc = run_idm("separate")
     assert proc.returncode == 1 and "give audio files or folders to separate (or --list-models)" in proc.stderr
+
+
+def test_the_recorded_kits_model_ships_with_the_package_and_is_verified(tmp_path, monkeypatch, clip_path):
+    """idm-44-recorded-kits: in idm/models, its sha256 checked, the released synthesiser and kits with
+    a trained analysis; listed, and separated with by name."""
+    from idm import checkpoint
+    from evaluation.systems import parse_system
+
+    name = "idm-44-recorded-kits"
+    path = resolve_checkpoint(name)
+    assert path == checkpoint.BUNDLED / f"{name}.pt" and (checkpoint.BUNDLED / f"{name}.md").is_file()
+    ours, released = load_model(name), load_model(NAME)
+    assert ours.config.kits == released.config.kits
+    theirs = released.state_dict()
+    changed = {k for k, v in ours.state_dict().items() if not torch.equal(v, theirs[k])}
+    assert changed and not any(k.startswith("synth.") for k in changed)
+    assert parse_system(f"{name}+gt-onsets") == ("idm", name, "gt-onsets")
+    proc = run_idm("separate", "--list-models")
+    assert f"{name}: " in proc.stdout and str(path) in proc.stdout
+    proc = run_idm("separate", clip_path, "-n", name, "-o", tmp_path / "out", "-q")
+    assert proc.returncode == 0 and (tmp_path / "out" / "clip" / "tom_mid.wav").is_file(), proc.stderr
+    corrupt = tmp_path / "models"
+    corrupt.mkdir()
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    (corrupt / f"{name}.pt").write_bytes(bytes(data))
+    monkeypatch.setattr(checkpoint, "BUNDLED", corrupt)
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_model(name)
+    (corrupt / f"{name}.pt").unlink()
+    with pytest.raises(CheckpointError, match="missing from this installation"):
+        load_model(name)

@@ -52,8 +52,14 @@ def test_make_preprocess_then_make_eval(stemgmd_tree, tmp_path):
     assert len(headline) == 10 and all(r["n"] in ("0", "1") for r in headline)
     text = (out / "summary.md").read_text()
     assert "## 5 classes, masked: SI-SDR" in text and "onset F-measure" in text
-    for png in ("bars.png", "bars9.png", "example.png"):
+    for png in ("bars.png", "bars9.png", "example.png", "confusion/idm-44-train-kits.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    confusion = {r["reference"]: r for r in read_csv(out / "confusion.csv")}  # the oracle transcribes nothing
+    assert {r["system"] for r in confusion.values()} == {"idm-44-train-kits"} and len(confusion) == 10
+    nine = {r["stem"]: r for r in onsets if r["space"] == "9"}
+    for name, row in confusion.items():  # the diagonal is the onset F-measure's true positives
+        if name != "false":
+            assert row["onsets"] == nine[name]["n_ref"] and row[name] == nine[name]["tp"], name
 
     # resumable: a second run scores nothing again and writes the same tables
     before = (out / "scores.csv").read_text()
@@ -64,6 +70,16 @@ def test_make_preprocess_then_make_eval(stemgmd_tree, tmp_path):
     assert [p.stat().st_mtime_ns for p in cached] == stamps and (out / "scores.csv").read_text() == before
     proc = make("eval", *args[:-1], "ARGS=-q --silent zero")
     assert proc.returncode == 2 and "other options" in proc.stderr and "silent" in proc.stderr
+
+    # recorded in a room, transcription only: the same tracks, other onsets, no separation, no oracle
+    room = tmp_path / "room"
+    proc = make("eval", *[a for a in args if not a.startswith(("OUT=", "ARGS="))], f"OUT={room}",
+                "ARGS=-q --condition room --transcription-only")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not read_csv(room / "scores.csv") and "recorded in a room" in (room / "summary.md").read_text()
+    in_room = read_csv(room / "onsets.csv")
+    assert {r["system"] for r in in_room} == {"idm-44-train-kits"} and len(in_room) == len(onsets)
+    assert [r["n_ref"] for r in in_room] == [r["n_ref"] for r in onsets]  # the onsets do not move
 
 
 def write_track(folder: Path, stems: dict, onsets: str = None) -> None:

@@ -19,7 +19,7 @@ from data.manifest import read_manifest
 from data.recorded_kits import Layer, hydrogen_layer, read_kit_list
 from data.stemgmd import ADAPTATION_SPLITS
 from evaluation.transcription import pooled_onset_f
-from idm.checkpoint import load_model
+from idm.checkpoint import load_model, sha256_of
 from idm.constants import CLASSES, GMD_PITCH_TO_CLASS, SAMPLE_RATE, TRAIN_KITS
 from trainer.config import load_config, with_data_kits
 
@@ -215,3 +215,26 @@ def test_cpu_training_config_trains_the_released_model_on_the_training_kits(kits
     changed = {name.split(".")[0] for name, p in trained.named_parameters()
                if name in released and p.shape == released[name].shape and not torch.equal(p, released[name])}
     assert changed == {name.split(".")[0] for name in released}, changed  # every part: the encoder too
+
+
+@needs_kits
+def test_transcriber_target_trains_on_two_ranks_and_exports_the_model(kits_set, model, tmp_path):
+    """`make transcriber` at CI size: the kit bank of the training kits (TimGM6mb added, no test kit),
+    two gloo ranks of the transcription task, and the exported model: the released synthesiser and
+    kits with a trained encoder, loadable as a checkpoint file."""
+    root, _ = kits_set
+    run, exported, bank = tmp_path / "run", tmp_path / "model.pt", tmp_path / "bank"
+    proc = make("transcriber", f"KITS={root}", f"BANK={bank}", f"TRANSCRIBER_RUN={run}",
+                f"TRANSCRIBER_MODEL={exported}", "NPROC=2",
+                "ARGS=train.steps=2 train.batch_size=2 data.crop_seconds=2.0 log.val_every=2 log.checkpoint_every=2 "
+                "data.val_crops=2 data.workers=0 log.media_every=0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    kits = [line.split("\t")[0] for line in (bank / "bank.txt").read_text().splitlines()]
+    assert kits == ["avl_black_pearl", "avl_red_zeppelin", "bja_pacific", "forzee_stereo", "timgm6mb"]
+    assert f"sha256 {sha256_of(exported)}" in proc.stdout
+    trained = load_model(exported)
+    assert trained.config.kits == TRAIN_KITS
+    released = model.state_dict()
+    changed = {name for name, p in trained.state_dict().items() if not torch.equal(p, released[name])}
+    assert changed and all(not name.startswith("synth.") for name in changed)
+    assert any(name.startswith("encoder.") for name in changed)

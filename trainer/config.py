@@ -1,10 +1,12 @@
 """Training configuration: one dataclass per YAML section, loaded from a file plus `key=value` overrides.
 
-A config file has a `task` (`idm`, the default, or `larsnet`: the baseline, see
-`trainer.tasks`) and up to six sections (`model`, `data`, `objective`, `optim`, `train`,
-`log`); anything left out keeps the defaults below, which are the released model's
-training. The `model` section is the task's: `idm.config.ModelConfig` or
-`baselines.larsnet.LarsNetConfig`; LarsNet uses only the gain settings of `objective`.
+A config file has a `task` (`idm`, the default; `transcription`: only the encoder and its
+heads, see `trainer.tasks`; or `larsnet`: the baseline) and up to seven sections (`model`,
+`data`, `objective`, `optim`, `train`, `log`, `mix`); anything left out keeps the defaults
+below, which are the released model's training. The `model` section is the task's:
+`idm.config.ModelConfig` or `baselines.larsnet.LarsNetConfig`; LarsNet uses only the gain
+settings of `objective`. `mix` (`data.mixing.MixConfig`) mixes training crops on the fly from
+a kit bank when `mix.bank` is set.
 Overrides on the command line address a key by its dotted path, for example
 `train.steps=1000` or `optim.betas=[0.9,0.99]`; values are read as YAML.
 """
@@ -16,6 +18,7 @@ import yaml
 from baselines.larsnet.model import LarsNetConfig
 from data.datasets import SAMPLINGS
 from data.kit_table import find_kit_table
+from data.mixing import MixConfig
 from idm.config import ModelConfig
 
 
@@ -55,6 +58,10 @@ class ObjectiveConfig:
     kit's conditioning trains from the first step, and a step costs far less)."""
     onset_weight: float = 10.0
     kit_weight: float = 1.0
+    """IDM: the kit cross-entropy; the transcription task: the KL divergence from the teacher's kit
+    probabilities."""
+    distill_weight: float = 1.0
+    """The transcription task: weight of the velocity and track-gain distances to the teacher."""
     gain_probability: float = 0.8
     """Probability that a training crop is multiplied by a random gain."""
     gain_min: float = 0.3
@@ -101,8 +108,9 @@ class RunConfig:
     weights; its kits are kept and the training split's other kits added (see `trainer.finetune`).
     The model section must describe its architecture (leave it out for the released model)."""
     trainable: str = "all"
-    """What trains: `all`, `no-encoder` (the encoder is frozen), or `conditioning` (only the kit
-    classifier and the layers that read the synthesiser's conditioning: FiLM and envelope)."""
+    """What trains: `all`, `no-encoder` (the encoder is frozen), `conditioning` (only the kit
+    classifier and the layers that read the synthesiser's conditioning: FiLM and envelope), or
+    `analysis` (the encoder and every head that reads it, not the synthesiser: the transcription task)."""
 
 
 @dataclass
@@ -128,7 +136,7 @@ CHOICES = {
     ("optim", "schedule"): ("constant", "cosine", "linear"),
     ("train", "amp"): ("auto", "bf16", "fp16", "off"),
     ("train", "device"): ("auto", "cuda", "cpu"),
-    ("train", "trainable"): ("all", "no-encoder", "conditioning"),
+    ("train", "trainable"): ("all", "no-encoder", "conditioning", "analysis"),
 }
 POSITIVE = {("data", "crop_seconds"), ("train", "steps"), ("train", "batch_size"), ("train", "accumulate"),
             ("log", "every"), ("optim", "lr")}
@@ -137,7 +145,7 @@ NON_NEGATIVE = {("data", "crops_per_epoch"), ("data", "val_crops"), ("log", "val
 """0 means a default (see each key; model.n_kits 0: the training kits of data.folder's kit table)."""
 
 
-MODEL_CONFIGS = {"idm": ModelConfig, "larsnet": LarsNetConfig}
+MODEL_CONFIGS = {"idm": ModelConfig, "transcription": ModelConfig, "larsnet": LarsNetConfig}
 """The `model` section's dataclass of each task."""
 
 
@@ -150,6 +158,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: RunConfig = field(default_factory=RunConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
 
     def to_dict(self) -> dict:
         """The task, then plain lists, numbers and strings section by section (YAML- and checkpoint-safe)."""

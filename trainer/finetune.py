@@ -18,6 +18,7 @@ TRAINABLE = {
     "all": lambda name: True,
     "no-encoder": lambda name: not name.startswith("encoder."),
     "conditioning": lambda name: name.startswith(("kit_classifier.", "synth.envelope.")) or ".film." in name,
+    "analysis": lambda name: not name.startswith("synth."),
 }
 """`train.trainable` -> which parameters (by name) train."""
 _KIT_KEYS = ("n_kits", "kit_names")

@@ -34,8 +34,9 @@ def onset_image(probs: np.ndarray, picked: np.ndarray, onsets: list) -> np.ndarr
 
 
 @torch.no_grad()
-def log_media(writer, model, dataset, n_clips: int, step: int, with_mixture: bool) -> None:
-    """Separate the first `n_clips` crops of `dataset` and write their audio and onset images."""
+def log_media(writer, model, dataset, n_clips: int, step: int, with_mixture: bool, separated: bool = True) -> None:
+    """Separate the first `n_clips` crops of `dataset` and write their audio and onset images
+    (`separated=False`: the onset images alone, no synthesis)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -45,12 +46,13 @@ def log_media(writer, model, dataset, n_clips: int, step: int, with_mixture: boo
         tag = f"clip{i}"
         if with_mixture:
             writer.add_audio(f"{tag}/mixture", x.clamp(-1, 1).unsqueeze(0), step, SAMPLE_RATE)
-        result = separate(x, model, seed=0, device=device)
-        writer.add_audio(f"{tag}/reconstruction", result.synthesized[0].sum(0).clamp(-1, 1).unsqueeze(0),
-                         step, SAMPLE_RATE)
-        for c, code in enumerate(CLASSES):
-            writer.add_audio(f"{tag}/separated_{CLASS_NAMES[code]}", result.separated[0, c].clamp(-1, 1)
-                             .unsqueeze(0), step, SAMPLE_RATE)
+        if separated:
+            result = separate(x, model, seed=0, device=device)
+            writer.add_audio(f"{tag}/reconstruction", result.synthesized[0].sum(0).clamp(-1, 1).unsqueeze(0),
+                             step, SAMPLE_RATE)
+            for c, code in enumerate(CLASSES):
+                writer.add_audio(f"{tag}/separated_{CLASS_NAMES[code]}", result.separated[0, c].clamp(-1, 1)
+                                 .unsqueeze(0), step, SAMPLE_RATE)
         probs = torch.sigmoid(model.analyse(x.unsqueeze(0).to(device)).onset_logits[0].float())
         picked = peak_pick(probs, **default_peak_params())
         writer.add_image(f"{tag}/onsets", onset_image(probs.cpu().numpy(), picked.cpu().numpy(),

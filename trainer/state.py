@@ -1,6 +1,6 @@
 """Training checkpoints: one plain dict, written atomically, that resumes a run bit-exactly.
 
-Keys: `format`, `task` (`idm` or `larsnet`), `config` (the model config) and `model` (its
+Keys: `format`, `task` (`idm`, `transcription` or `larsnet`), `config` (the model config) and `model` (its
 tensors), which make an IDM file loadable by `idm.load_model` and `idm separate --checkpoint`
 (a LarsNet one by `baselines.larsnet.load_larsnet`); then `train_config`
 (every section), `optimizer`, `scaler`, `step` (optimiser steps done), `epoch`,

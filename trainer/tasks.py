@@ -1,8 +1,8 @@
-"""What the trainer trains (the config's `task`): IDM, or the LarsNet baseline.
+"""What the trainer trains (the config's `task`): IDM, its transcription alone, or the LarsNet baseline.
 
 A task says how to build the model from the `model` section, whether crops carry their
-stems, the names of its per-example loss terms, how one micro-batch becomes those terms,
-and how to validate and log media. Everything else (DDP, AMP, accumulation, checkpoints,
+stems, the names of its per-example loss terms, the frozen teacher it learns from (if any),
+how one micro-batch becomes those terms, and how to validate and log media. Everything else (DDP, AMP, accumulation, checkpoints,
 resuming, logging) is the trainer's and shared.
 """
 
@@ -11,6 +11,7 @@ import torch
 from baselines.larsnet.model import STEMS, LarsNet, LarsNetConfig
 from baselines.larsnet.training import TERMS as LARSNET_TERMS
 from baselines.larsnet.training import larsnet_loss
+from idm.checkpoint import CheckpointError, load_model
 from idm.config import ModelConfig
 from idm.constants import SAMPLE_RATE
 from idm.model import InverseDrumMachine
@@ -20,7 +21,9 @@ from .distributed import all_sum
 from .media import log_media
 from .objective import TERMS as IDM_TERMS
 from .objective import idm_loss
-from .validation import validate
+from .transcription_objective import TERMS as TRANSCRIPTION_TERMS
+from .transcription_objective import transcription_loss
+from .validation import validate, validate_transcription
 
 
 class IDMTask:
@@ -34,6 +37,10 @@ class IDMTask:
     @staticmethod
     def build(model_config) -> torch.nn.Module:
         return InverseDrumMachine(model_config)
+
+    @staticmethod
+    def teacher(config, device):
+        return None
 
     @staticmethod
     def micro_step(trainer, batch: dict, positions: range, step: int) -> dict:
@@ -53,7 +60,7 @@ class IDMTask:
         return idm_loss(out, x, grid, kit_id, cfg.objective.onset_weight, cfg.objective.kit_weight)
 
     @staticmethod
-    def validate(model, loader, ctx, config, amp) -> dict:
+    def validate(model, loader, ctx, config, amp, teacher=None) -> dict:
         return validate(model, loader, ctx, config, amp)
 
     @staticmethod
@@ -65,6 +72,52 @@ class IDMTask:
         return (f"val loss {metrics['loss']:.4f} (mrstft {metrics['mrstft']:.4f}, onset bce "
                 f"{metrics['onset_bce']:.4f}, kit ce {metrics['kit_ce']:.4f}), onset F {metrics['onset_f_mean']:.3f}, "
                 f"kit accuracy {metrics['kit_accuracy']:.3f}")
+
+
+class TranscriptionTask(IDMTask):
+    """IDM's analysis alone (encoder, transcription head, kit classifier, track gains) from a trained
+    model (`train.init`), on onset BCE, with the kit probabilities, velocities and track gains the
+    synthesiser reads held to that model, frozen (the teacher): the synthesiser is not run, so a
+    step costs a small part of IDM's, and the trained encoder drives the init model's synthesiser."""
+
+    name = "transcription"
+    terms = TRANSCRIPTION_TERMS
+
+    @staticmethod
+    def teacher(config, device) -> torch.nn.Module:
+        """The frozen `train.init` model (the trainer requires one for this task)."""
+        try:
+            model = load_model(config.train.init, device)
+        except CheckpointError as exc:
+            raise ValueError(f"train.init: {exc}") from None
+        return model.eval().requires_grad_(False)
+
+    @staticmethod
+    def micro_step(trainer, batch: dict, positions: range, step: int) -> dict:
+        cfg, device = trainer.config, trainer.ctx.device
+        obj = cfg.objective
+        gains = example_gains(cfg.train.seed, step, positions, obj, device)
+        x = batch["mixture"].to(device, non_blocking=True) * gains[:, None]  # gain augmentation
+        grid = onset_grid(batch["onsets"], x.shape[-1], cfg.model, device)
+        with torch.autocast(device.type, dtype=trainer.amp, enabled=trainer.amp is not None):
+            with torch.no_grad():
+                reference = trainer.teacher.analyse(x)
+            analysis = trainer.forward(x)["analysis"]
+        return transcription_loss(analysis, reference, grid, obj.onset_weight, obj.kit_weight, obj.distill_weight)
+
+    @staticmethod
+    def validate(model, loader, ctx, config, amp, teacher=None) -> dict:
+        return validate_transcription(model, teacher, loader, ctx, config, amp)
+
+    @staticmethod
+    def log_media(writer, model, dataset, n_clips: int, step: int, with_mixture: bool) -> None:
+        log_media(writer, model, dataset, n_clips, step, with_mixture, separated=False)
+
+    @staticmethod
+    def summary(metrics: dict) -> str:
+        return (f"val loss {metrics['loss']:.4f} (onset bce {metrics['onset_bce']:.4f}, kit kl {metrics['kit_kl']:.4f}, "
+                f"velocity {metrics['velocity_l1']:.4f}, gain {metrics['gain_l1']:.4f}), onset F "
+                f"{metrics['onset_f_mean']:.3f}, kit as the teacher's {metrics['kit_agreement']:.3f}")
 
 
 class LarsNetTask:
@@ -80,6 +133,10 @@ class LarsNetTask:
         return LarsNet(model_config)
 
     @staticmethod
+    def teacher(config, device):
+        return None
+
+    @staticmethod
     def micro_step(trainer, batch: dict, positions: range, step: int) -> dict:
         cfg, device = trainer.config, trainer.ctx.device
         gains = example_gains(cfg.train.seed, step, positions, cfg.objective, device)[:, None]
@@ -89,7 +146,7 @@ class LarsNetTask:
 
     @staticmethod
     @torch.no_grad()
-    def validate(model, loader, ctx, config, amp) -> dict:
+    def validate(model, loader, ctx, config, amp, teacher=None) -> dict:
         was_training = model.training
         model.eval()
         sums = torch.zeros(len(LARSNET_TERMS) + 1, dtype=torch.float64)
@@ -123,4 +180,4 @@ class LarsNetTask:
             f"{stem} {metrics[f'l1_{stem}']:.4f}" for stem in STEMS) + ")"
 
 
-TASKS = {task.name: task for task in (IDMTask, LarsNetTask)}
+TASKS = {task.name: task for task in (IDMTask, TranscriptionTask, LarsNetTask)}

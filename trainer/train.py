@@ -1,4 +1,4 @@
-"""Train IDM (or the LarsNet baseline, `task: larsnet`):
+"""Train IDM (its transcription alone, `task: transcription`, or the LarsNet baseline, `task: larsnet`):
 `python -m trainer.train --config configs/X.yaml [section.key=value ...] [--resume [CKPT]]`.
 
 One process, or one per device under torchrun (`make train NPROC=...`). Every rank builds
@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data.datasets import CropDataset, collate
+from data.mixing import MixedCropDataset
 from data.manifest import read_manifest, select
 from idm.files import write_text_if_changed
 
@@ -33,6 +34,10 @@ from .finetune import initial_model, set_trainable
 from .optim import amp_dtype, build_optimizer, lr_at
 from .tasks import TASKS
 from .validation import validation_loader, validation_set
+
+
+MIXED_CROPS_PER_EPOCH = 8192
+"""Crops in an epoch of crops mixed from a kit bank (`mix.bank`) when `data.crops_per_epoch` is 0."""
 
 
 class TrainError(RuntimeError):
@@ -59,19 +64,31 @@ class Trainer:
             raise TrainError(f"data.folder: {exc}") from None
 
         torch.manual_seed(run.seed)  # the same initial weights on every rank
-        if run.init and config.task != "idm":
+        if run.init and config.task == "larsnet":
             raise TrainError(f"train.init: fine-tuning is for IDM models, not the {config.task} task")
+        if config.task == "transcription" and (not run.init or run.trainable != "analysis"):
+            raise TrainError("the transcription task trains a model's analysis from that model: set train.init "
+                             "(e.g. idm-44-train-kits) and train.trainable: analysis")
+        if config.mix.bank and self.task.stems:
+            raise TrainError(f"mix.bank: crops mixed from a kit bank have no stems for the {config.task} task")
         like = {}
-        if run.init:  # fine-tuning: the init model with the training split's new kits
-            model, like = initial_model(config, sorted(k for k in train_kits if k))
+        if run.init:  # fine-tuning: the init model with the training split's new kits (the transcription
+            # task keeps the init model's kits: its synthesiser knows no others)
+            new_kits = [] if config.task == "transcription" else sorted(k for k in train_kits if k)
+            model, like = initial_model(config, new_kits)
             config = self.config = replace(config, model=model.config)
         else:
             model = self.task.build(config.model)
         kits = getattr(config.model, "kit_names", None) or None
         try:
-            self.train_set = CropDataset(config.data.folder, config.data.train_split, config.data.crop_seconds,
-                                         seed=run.seed, crops_per_epoch=config.data.crops_per_epoch or None,
-                                         stems=self.task.stems, sampling=config.data.sampling, kits=kits)
+            if config.mix.bank:
+                self.train_set = MixedCropDataset(config.mix.bank, config.data.crop_seconds, seed=run.seed,
+                                                  size=config.data.crops_per_epoch or MIXED_CROPS_PER_EPOCH,
+                                                  settings=config.mix)
+            else:
+                self.train_set = CropDataset(config.data.folder, config.data.train_split, config.data.crop_seconds,
+                                             seed=run.seed, crops_per_epoch=config.data.crops_per_epoch or None,
+                                             stems=self.task.stems, sampling=config.data.sampling, kits=kits)
             self.val_set = validation_set(config.data, stems=self.task.stems, kits=kits)
         except (OSError, ValueError) as exc:
             raise TrainError(f"data.folder: {exc}") from None
@@ -85,6 +102,10 @@ class Trainer:
                   file=sys.stderr)
         self.model, note = distributed.sync_batch_norm(model, ctx)
         self.model = self.model.to(ctx.device)
+        try:
+            self.teacher = self.task.teacher(config, ctx.device)  # frozen, outside DDP and the checkpoints
+        except ValueError as exc:
+            raise TrainError(str(exc)) from None
         if run.recompute_synth:
             if not hasattr(self.model, "synth"):
                 raise TrainError(f"train.recompute_synth: the {config.task} task has no synthesiser")
@@ -228,7 +249,7 @@ class Trainer:
 
     def run_validation(self, val_loader, bar) -> bool:
         """Validate (every rank), log (rank 0); True when the validation loss is the best so far."""
-        metrics = self.task.validate(self.model, val_loader, self.ctx, self.config, self.amp)
+        metrics = self.task.validate(self.model, val_loader, self.ctx, self.config, self.amp, teacher=self.teacher)
         improved = metrics["loss"] < self.best_val_loss
         if improved:
             self.best_val_loss = metrics["loss"]

@@ -23,6 +23,8 @@ from idm.synth import inference_noise
 from .batches import onset_grid
 from .distributed import all_sum
 from .objective import TERMS, idm_loss
+from .transcription_objective import TERMS as TRANSCRIPTION_TERMS
+from .transcription_objective import transcription_loss
 
 VAL_SEED = 0
 """Seed of the validation crops (fixed: runs with different training seeds compare)."""
@@ -97,7 +99,14 @@ def validate(model, loader, ctx, config, amp_dtype) -> dict:
     counts = totals[len(TERMS) + 3:].reshape(len(CLASSES), 3)
     metrics = {t: float(v / n) for t, v in zip(TERMS, losses)}
     metrics["kit_accuracy"] = float(correct / known) if known else math.nan
-    scores = []
+    return {**metrics, **onset_f_metrics(counts)}
+
+
+def onset_f_metrics(counts: np.ndarray) -> dict:
+    """`onset_f/<class>` (pooled F-measure; NaN where a class has no onset either way) and
+    `onset_f_mean` (over the classes with reference onsets) from (K, 3) reference, estimated and
+    matched counts."""
+    metrics, scores = {}, []
     for code, (n_ref, n_est, n_match) in zip(CLASSES, counts):
         f = 2 * n_match / (n_ref + n_est) if n_ref + n_est else math.nan
         metrics[f"onset_f/{code}"] = f
@@ -105,3 +114,34 @@ def validate(model, loader, ctx, config, amp_dtype) -> dict:
             scores.append(f)
     metrics["onset_f_mean"] = float(np.mean(scores)) if scores else math.nan
     return metrics
+
+
+@torch.no_grad()
+def validate_transcription(model, teacher, loader, ctx, config, amp_dtype) -> dict:
+    """The transcription task's metrics over the validation set: its loss terms against the
+    teacher, onset F per class, and how often the kit the model hears is the teacher's."""
+    was_training = model.training
+    model.eval()
+    obj = config.objective
+    losses = torch.zeros(len(TRANSCRIPTION_TERMS), dtype=torch.float64)
+    kit = torch.zeros(2, dtype=torch.float64)  # examples, kit as the teacher's
+    counts = np.zeros((len(CLASSES), 3))
+    for batch in loader:
+        x = batch["mixture"].to(ctx.device)
+        grid = onset_grid(batch["onsets"], x.shape[-1], model.config, ctx.device)
+        with torch.autocast(ctx.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            analysis, reference = model.analyse(x), teacher.analyse(x)
+        terms = transcription_loss(analysis, reference, grid, obj.onset_weight, obj.kit_weight, obj.distill_weight)
+        losses += torch.stack([terms[t].sum() for t in TRANSCRIPTION_TERMS]).double().cpu()
+        picked = peak_pick(torch.sigmoid(analysis.onset_logits.float()), **default_peak_params())
+        for example_grid, onsets in zip(picked.cpu().numpy(), batch["onsets"]):
+            counts += onset_counts(example_grid, onsets)
+        same = (analysis.kit_logits.argmax(-1) == reference.kit_logits.argmax(-1)).sum().item()
+        kit += torch.tensor([x.shape[0], same], dtype=torch.float64)
+    totals = all_sum(ctx, torch.cat([losses, kit, torch.from_numpy(counts).reshape(-1)])).cpu().numpy()
+    model.train(was_training)
+    n, same = totals[len(TRANSCRIPTION_TERMS):len(TRANSCRIPTION_TERMS) + 2]
+    metrics = {t: float(v / n) for t, v in zip(TRANSCRIPTION_TERMS, totals[:len(TRANSCRIPTION_TERMS)])}
+    metrics["kit_agreement"] = float(same / n)
+    counts = totals[len(TRANSCRIPTION_TERMS) + 2:].reshape(len(CLASSES), 3)
+    return {**metrics, **onset_f_metrics(counts)}

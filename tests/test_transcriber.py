@@ -1,0 +1,236 @@
+"""The transcriber's pieces: the kit bank, crops mixed on the fly, the transcription objective and
+task (resumed bit for bit), recording conditions and the confusion table."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import REPO, run_module
+from data.kit_bank import BANK_LIST, BANK_VELOCITIES, KitBank, build_bank
+from data.kits_data import attack_lags
+from data.kits_data import build as build_kits
+from data.mixing import MixConfig, MixedCropDataset, compressor_gain, pitch_shift, room_response
+from evaluation.conditions import in_condition
+from evaluation.confusion import COLUMNS, ROWS, confusion_counts
+from evaluation.tracks import Track
+from idm.checkpoint import load_model
+from idm.constants import CLASSES, SAMPLE_RATE
+from trainer.transcription_objective import transcription_loss
+
+HYDROGEN = Path("/usr/share/hydrogen/data/drumkits")
+needs_hydrogen = pytest.mark.skipif(not (HYDROGEN / "ForzeeStereo").is_dir() or not (HYDROGEN / "BJA_Pacific").is_dir(),
+                                    reason="needs hydrogen-drumkits (apt-get install; .ci/run installs it)")
+TWO_KITS = """kits:
+  - name: bja_pacific
+    hydrogen: /usr/share/hydrogen/data/drumkits/BJA_Pacific
+    group: train
+    classes: {KD: BassDrum, SD: Snare, HH_CHH: Hi Hat Closed, HH_OHH: Hi Hat Opened, TT_HFT: Floor Tom,
+              TT_HMT: Tom, CY_CR: Crash Left, CY_RD: Ride}
+  - name: forzee_stereo
+    hydrogen: /usr/share/hydrogen/data/drumkits/ForzeeStereo
+    group: train
+    classes: {KD: 'Kick (Tama Superstar 22")', SD: Snare (Pearl Free Floating Maple 14x3.5),
+              HH_CHH: 'Hi-Hat Closed (Paiste Alpha Metal edge 14")', HH_OHH: 'Hi-Hat Open (Paiste Alpha Metal edge 14")',
+              TT_HFT: 'Tom Low (Tama Superstar 16")', TT_LMT: 'Tom Mid (Tama Superstar 13")',
+              TT_HMT: 'Tom High (Tama Superstar 12")', CY_CR: 'Crash (Paiste Rude Thin 18")',
+              CY_RD: 'Ride (Custom, Zagrebin 22")'}
+  - name: millo_multilayered3
+    hydrogen: /usr/share/hydrogen/data/drumkits/Millo_MultiLayered3
+    group: test
+    classes: {KD: Kick, SD: Snare Rock, HH_CHH: Closed HH, HH_OHH: Open HH, TT_HFT: Tom Low, TT_LMT: Tom Mid,
+              TT_HMT: Tom Hi, CY_CR: Crash, CY_RD: Ride Jazz}
+"""
+DRY = MixConfig(swap=0.0, derived_mid_tom=0.0, pitch=0.0, eq_db=0.0, class_gain_db=(0.0, 0.0), room=0.0,
+                compress=0.0, saturate=0.0, noise=0.0)
+"""Mixing with every augmentation off: the bank's hits at the notes, as `make kits-data` renders."""
+
+
+@pytest.fixture(scope="module")
+def kit_list(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kitlist") / "kits.yaml"
+    path.write_text(TWO_KITS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bank(kit_list, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bank")
+    assert build_bank(folder, [kit_list], say=lambda _: None) == ["bja_pacific", "forzee_stereo"]
+    return folder
+
+
+@needs_hydrogen
+def test_the_bank_holds_the_training_kits_at_every_velocity(bank):
+    assert not (bank / "millo_multilayered3").exists()  # a test kit never reaches the bank
+    assert [line.split("\t")[0] for line in (bank / BANK_LIST).read_text().splitlines()] == ["bja_pacific",
+                                                                                             "forzee_stereo"]
+    loaded = KitBank(bank)
+    assert "TT_LMT" not in loaded.hits["bja_pacific"] and len(loaded.hits["forzee_stereo"]) == 9
+    for kit, classes in loaded.hits.items():
+        for code, layers in classes.items():
+            assert [v for v, _ in layers] == list(BANK_VELOCITIES), (kit, code)
+            assert all(np.abs(shot).max() > 0 for _, shot in layers)
+    assert loaded.hit("forzee_stereo", "KD", 70) == (3, 70 / 64)
+    (bank / "incomplete").mkdir(exist_ok=True)
+    with pytest.raises(ValueError, match="no complete kit bank"):
+        KitBank(bank / "incomplete")
+
+
+@needs_hydrogen
+def test_mixed_crops_are_a_function_of_seed_epoch_and_index(bank):
+    crops = MixedCropDataset(bank, seconds=3.0, seed=5, size=20)
+    a, b, other = crops[(0, 3)], crops[(0, 3)], crops[(1, 3)]
+    assert torch.equal(a["mixture"], b["mixture"]) and not torch.equal(a["mixture"], other["mixture"])
+    assert a["mixture"].shape == (3 * SAMPLE_RATE,) and float(a["mixture"].abs().max()) == pytest.approx(1.0)
+    assert a["kit_id"] == -1 and len(a["onsets"]) == len(CLASSES)
+    for times, velocities in zip(a["onsets"], a["velocities"]):
+        assert np.all((times >= 0) & (times < 3.0)) and np.all((velocities > 0) & (velocities <= 1))
+    with pytest.raises(IndexError):
+        crops[(0, 20)]
+
+
+@needs_hydrogen
+def test_dry_stems_sound_where_the_notes_are(bank):
+    """Every augmentation off: each class's stem attacks on its notes, measured as `make kits-data`
+    measures its own stems (`data.kits_data.attack_lags`)."""
+    crops = MixedCropDataset(bank, seconds=4.0, seed=1, size=8, settings=DRY)
+    lags, measured, notes_seen = [], 0, 0
+    for i in range(8):
+        rng = np.random.default_rng(i)
+        notes, start = crops.performance(rng)
+        stems = crops.render(rng, crops.virtual_kit(rng), notes, start)
+        for c, code in enumerate(CLASSES):
+            times = [t - start for t, note_code, _ in notes if note_code == code and 0.01 < t - start < 3.98]
+            found, unmeasured = attack_lags(stems[c], times)
+            lags += found
+            notes_seen += len(times)
+            measured += len(times) - unmeasured
+    assert notes_seen > 200 and measured > notes_seen / 4, (measured, notes_seen)  # the rest ring over earlier hits
+    assert np.median(lags) < 0.3 and np.max(lags) < 1.0, (np.median(lags), np.max(lags))
+
+
+@needs_hydrogen
+def test_rare_classes_are_frequent_and_every_kit_gets_a_mid_tom(bank):
+    crops = MixedCropDataset(bank, seconds=6.0, seed=0, size=40)
+    counts = np.mean([[len(t) for t in crops[(0, i)]["onsets"]] for i in range(40)], axis=0)
+    per_crop = dict(zip(CLASSES, counts))
+    assert min(per_crop["TT_HFT"], per_crop["TT_LMT"], per_crop["TT_HMT"]) > 1.5, per_crop
+    assert per_crop["HH_OHH"] > 0.7 and per_crop["CY_CR"] > 0.7, per_crop
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # the mid tom of a kit without one: its high tom tuned down or its low tom tuned up
+        kit = crops.virtual_kit(rng)
+        source, played, semitones = kit["TT_LMT"][:3]
+        if source == "bja_pacific":
+            neighbour = kit[played][2]
+            assert played in ("TT_HMT", "TT_HFT")
+            assert semitones < neighbour - 1 if played == "TT_HMT" else semitones > neighbour + 1
+
+
+def test_pitch_shift_retunes_a_sine_by_an_octave():
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    shifted = pitch_shift(np.sin(2 * np.pi * 440 * t).astype(np.float32), 12.0)
+    assert len(shifted) == pytest.approx(SAMPLE_RATE / 2, abs=2)
+    spectrum = np.abs(np.fft.rfft(shifted * np.hanning(len(shifted))))
+    assert np.argmax(spectrum) * SAMPLE_RATE / len(shifted) == pytest.approx(880, abs=4)
+
+
+def test_room_and_compression():
+    ir = room_response(np.random.default_rng(0), rt60=0.5, wet=0.35)
+    assert ir[0] == 1.0 and np.sum(ir[1:] ** 2) / np.sum(ir ** 2) == pytest.approx(0.35, abs=1e-6)
+    burst = np.concatenate([np.full(4410, 0.01), np.full(22050, 1.0), np.full(22050, 0.01)])
+    gain = compressor_gain(burst, threshold_db=-12, ratio=4, attack=0.001, release=0.1)
+    assert gain[:4000].min() > 0.99  # below the threshold: untouched
+    assert 20 * np.log10(gain[20000]) == pytest.approx(-9.0, abs=0.3)  # 12 dB over, ratio 4: 9 dB less
+
+
+def test_recording_conditions_keep_stems_adding_up_and_onsets_in_place():
+    rng = np.random.default_rng(0)
+    stems = torch.zeros(9, 2 * SAMPLE_RATE)
+    stems[4, 1000:3000] = torch.from_numpy(rng.standard_normal(2000)).float()
+    stems[5, 40000:42000] = 0.3 * torch.from_numpy(rng.standard_normal(2000)).float()
+    track = Track("a/b", stems.sum(0), stems, {"KD": np.array([1000 / SAMPLE_RATE])})
+    assert in_condition(track, "clean") is track
+    for condition in ("room", "compressed"):
+        recorded = in_condition(track, condition)
+        assert torch.allclose(recorded.stems.sum(0), recorded.mixture, atol=1e-6)
+        assert float(recorded.mixture.abs().max()) == pytest.approx(1.0)
+        assert torch.equal(recorded.mixture, in_condition(track, condition).mixture)  # deterministic
+        assert recorded.onsets is track.onsets
+    room = in_condition(track, "room").stems[4]
+    assert float(room[3000 + 4410:].abs().max()) > 1e-3  # it rings after the hit ends
+    with pytest.raises(ValueError, match="unknown recording condition"):
+        in_condition(track, "hall")
+
+
+def test_confusion_counts_errors_not_simultaneous_hits():
+    reference = {"TT_LMT": [1.0, 2.0, 3.0], "KD": [1.0, 2.0], "HH_OHH": [4.0]}
+    estimate = {"TT_HMT": [1.01, 2.0], "KD": [1.0, 2.02], "HH_CHH": [4.01], "SD": [5.0]}
+    counts = confusion_counts(reference, estimate)
+    table = {(ROWS[i], COLUMNS[j]): int(v) for i, row in enumerate(counts) for j, v in enumerate(row) if v}
+    assert table == {("kick", "kick"): 2, ("tom_mid", "tom_high"): 2, ("tom_mid", "missed"): 1,
+                     ("hihat_open", "hihat_closed"): 1, ("false", "snare"): 1}
+
+
+def test_the_objective_is_onset_bce_alone_where_the_student_is_the_teacher(model):
+    x = torch.randn(2, SAMPLE_RATE) * 0.1
+    with torch.no_grad():
+        analysis = model.analyse(x)
+    grid = (torch.rand_like(analysis.onset_logits) < 0.05).float()
+    with torch.no_grad():
+        terms = transcription_loss(analysis, model.analyse(x), grid, 10.0, 1.0, 1.0)
+    assert terms["loss"].shape == (2,)
+    assert float(terms["velocity_l1"].abs().max()) == 0 and float(terms["gain_l1"].abs().max()) == 0
+    assert float(terms["kit_kl"].abs().max()) < 1e-6
+    assert torch.allclose(terms["loss"], 10 * terms["onset_bce"] + terms["kit_kl"])
+
+
+@pytest.fixture(scope="module")
+def small_set(kit_list, tmp_path_factory):
+    """A small preprocessed set of the two training kits (its validation split validates)."""
+    root = tmp_path_factory.mktemp("set")
+    build_kits(root, kit_list, performances=6, seconds=4.0, progress=False, say=lambda _: None, adapt=0)
+    proc = run_module("data.preprocess", "stemgmd", root / "stemgmd", root / "data", "-j", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return root / "data"
+
+
+def train(out, data, bank, *args):
+    return run_module("trainer.train", "--config", REPO / "configs" / "transcriber_kits.yaml",
+                      f"data.folder={data}", f"mix.bank={bank}", f"log.out={out}", "train.steps=4",
+                      "train.batch_size=2", "data.crop_seconds=2.0", "data.val_crops=2", "data.workers=0",
+                      "log.every=1", "log.val_every=2", "log.checkpoint_every=2", "log.media_every=2", *args)
+
+
+@needs_hydrogen
+def test_transcription_task_trains_the_analysis_resumes_bit_for_bit_and_logs_onset_f(small_set, bank, model,
+                                                                                      tmp_path):
+    whole = train(tmp_path / "whole", small_set, bank)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert "training analysis (79585 of 541938 values)" in whole.stderr
+    assert "step 2: val loss" in whole.stdout and "kit as the teacher's" in whole.stdout
+    stopped = train(tmp_path / "resumed", small_set, bank, "train.steps=2")
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    resumed = train(tmp_path / "resumed", small_set, bank, "--resume")
+    assert resumed.returncode == 0 and "resuming" in resumed.stderr, resumed.stderr[-3000:]
+    a = load_model(tmp_path / "whole" / "checkpoints" / "last.pt")
+    b = load_model(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    released = model.state_dict()  # the synthesiser is the released one; the analysis trained
+    changed = {name for name, tensor in a.state_dict().items() if not torch.equal(tensor, released[name])}
+    assert {name.split(".")[0] for name in changed} == {"encoder", "transcriber", "kit_classifier", "track_gains"}
+    events = EventAccumulator(str(next((tmp_path / "whole" / "tensorboard").glob("events.*")))).Reload()
+    tags = events.Tags()["scalars"]
+    assert {f"val/onset_f/{c}" for c in CLASSES} <= set(tags) and "train/onset_bce" in tags
+    assert "clip0/onsets" in events.Tags()["images"]
+
+
+@needs_hydrogen
+def test_transcription_task_needs_a_model_to_start_from(small_set, bank, tmp_path):
+    proc = train(tmp_path / "run", small_set, bank, "train.init=''")
+    assert proc.returncode == 1 and "set train.init" in proc.stderr.splitlines()[-1]
+    proc = train(tmp_path / "run2", small_set, tmp_path / "nothing")
+    assert proc.returncode == 1 and "no complete kit bank" in proc.stderr.splitlines()[-1]
+
