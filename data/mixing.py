@@ -161,7 +161,7 @@ class MixedCropDataset(Dataset):
         rng = np.random.default_rng([self.seed, epoch, index, 7])
         notes, start = self.performance(rng)
         kit = self.virtual_kit(rng)
-        stems = self.render(rng, kit, notes, start)
+        stems = self.render(kit, notes, start)
         mixture = self.record(rng, stems.sum(0))
         peak = float(np.abs(mixture).max())
         scale = 1.0 / peak if peak > 0 else 1.0
@@ -191,7 +191,8 @@ class MixedCropDataset(Dataset):
         return notes, float(rng.uniform(min(LEAD_SECONDS, latest), latest))
 
     def virtual_kit(self, rng: np.random.Generator) -> dict:
-        """{class: (kit, semitones, eq sections, gain)} and the kit's name, drawn from the bank."""
+        """{class: (bank kit, the class whose hits it plays, semitones, eq sections, gain)} and the base
+        kit's `name`, drawn from the bank."""
         s, bank = self.settings, self.bank
         base = bank.kits[rng.integers(len(bank.kits))]
 
@@ -219,7 +220,7 @@ class MixedCropDataset(Dataset):
             kit[code] = (name, played, semitones, random_eq(rng, s.eq_db), gain)
         return kit
 
-    def render(self, rng: np.random.Generator, kit: dict, notes: list, start: float) -> np.ndarray:
+    def render(self, kit: dict, notes: list, start: float) -> np.ndarray:
         """Stems (K, n) of the crop: each class's hits at their notes, pitched, equalised and levelled."""
         first = int(round(start * SAMPLE_RATE))
         stems = np.zeros((len(CLASSES), self.n), dtype=np.float32)

@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 from idm.constants import SAMPLE_RATE  # noqa: E402
 from idm.files import atomic_path  # noqa: E402
 
+from .confusion import COLUMNS, ROWS  # noqa: E402
 from .report import HEADLINE, METRIC_TITLES  # noqa: E402
 from .spaces import stem_names  # noqa: E402
 
@@ -79,8 +80,6 @@ def example_plot(track_id: str, reference: np.ndarray, estimates: dict, referenc
 def confusion_plot(system: str, counts: np.ndarray, n_ref, path) -> None:
     """Heat map of one system's confusion table (`evaluation.confusion`): each reference class's row
     as shares of its onsets, the `false` row as counts."""
-    from .confusion import COLUMNS, ROWS
-
     k = len(ROWS) - 1
     shares = counts[:k] / np.maximum(np.asarray(n_ref, dtype=np.float64)[:, None], 1)
     fig, ax = plt.subplots(figsize=(8.5, 6.5))

@@ -101,7 +101,7 @@ def test_dry_stems_sound_where_the_notes_are(bank):
     for i in range(8):
         rng = np.random.default_rng(i)
         notes, start = crops.performance(rng)
-        stems = crops.render(rng, crops.virtual_kit(rng), notes, start)
+        stems = crops.render(crops.virtual_kit(rng), notes, start)
         for c, code in enumerate(CLASSES):
             times = [t - start for t, note_code, _ in notes if note_code == code and 0.01 < t - start < 3.98]
             found, unmeasured = attack_lags(stems[c], times)

@@ -6,12 +6,13 @@ how one micro-batch becomes those terms, and how to validate and log media. Ever
 resuming, logging) is the trainer's and shared.
 """
 
+import copy
+
 import torch
 
 from baselines.larsnet.model import STEMS, LarsNet, LarsNetConfig
 from baselines.larsnet.training import TERMS as LARSNET_TERMS
 from baselines.larsnet.training import larsnet_loss
-from idm.checkpoint import CheckpointError, load_model
 from idm.config import ModelConfig
 from idm.constants import SAMPLE_RATE
 from idm.model import InverseDrumMachine
@@ -39,7 +40,7 @@ class IDMTask:
         return InverseDrumMachine(model_config)
 
     @staticmethod
-    def teacher(config, device):
+    def teacher(model):
         return None
 
     @staticmethod
@@ -84,13 +85,9 @@ class TranscriptionTask(IDMTask):
     terms = TRANSCRIPTION_TERMS
 
     @staticmethod
-    def teacher(config, device) -> torch.nn.Module:
-        """The frozen `train.init` model (the trainer requires one for this task)."""
-        try:
-            model = load_model(config.train.init, device)
-        except CheckpointError as exc:
-            raise ValueError(f"train.init: {exc}") from None
-        return model.eval().requires_grad_(False)
+    def teacher(model) -> torch.nn.Module:
+        """A frozen copy of the model as training starts (the `train.init` model: the trainer requires one)."""
+        return copy.deepcopy(model).eval().requires_grad_(False)
 
     @staticmethod
     def micro_step(trainer, batch: dict, positions: range, step: int) -> dict:
@@ -133,7 +130,7 @@ class LarsNetTask:
         return LarsNet(model_config)
 
     @staticmethod
-    def teacher(config, device):
+    def teacher(model):
         return None
 
     @staticmethod

@@ -102,10 +102,7 @@ class Trainer:
                   file=sys.stderr)
         self.model, note = distributed.sync_batch_norm(model, ctx)
         self.model = self.model.to(ctx.device)
-        try:
-            self.teacher = self.task.teacher(config, ctx.device)  # frozen, outside DDP and the checkpoints
-        except ValueError as exc:
-            raise TrainError(str(exc)) from None
+        self.teacher = self.task.teacher(self.model)  # frozen, before any resume: outside DDP and the checkpoints
         if run.recompute_synth:
             if not hasattr(self.model, "synth"):
                 raise TrainError(f"train.recompute_synth: the {config.task} task has no synthesiser")

@@ -65,6 +65,12 @@ def onset_counts(picked: np.ndarray, onsets: list) -> np.ndarray:
     return counts
 
 
+def batch_onset_counts(onset_logits: torch.Tensor, onsets: list) -> np.ndarray:
+    """(K, 3) `onset_counts` summed over a batch: its logits (B, K, M) peak-picked as at inference."""
+    picked = peak_pick(torch.sigmoid(onset_logits.float()), **default_peak_params()).cpu().numpy()
+    return sum(onset_counts(grid, times) for grid, times in zip(picked, onsets))
+
+
 @torch.no_grad()
 def validate(model, loader, ctx, config, amp_dtype) -> dict:
     """Metrics over the whole validation set (the same on every rank)."""
@@ -87,9 +93,7 @@ def validate(model, loader, ctx, config, amp_dtype) -> dict:
                         kit_id=kit_id if true_kit else None)
         terms = idm_loss(out, x, grid, kit_id, config.objective.onset_weight, config.objective.kit_weight)
         losses += torch.stack([terms[t].sum() for t in TERMS]).double().cpu()
-        picked = peak_pick(torch.sigmoid(out["analysis"].onset_logits.float()), **default_peak_params())
-        for example_grid, onsets in zip(picked.cpu().numpy(), batch["onsets"]):
-            counts += onset_counts(example_grid, onsets)
+        counts += batch_onset_counts(out["analysis"].onset_logits, batch["onsets"])
         known = (kit_id >= 0) & (kit_id < mc.n_kits)
         correct = (out["analysis"].kit_logits.argmax(-1) == kit_id) & known
         kit += torch.tensor([x.shape[0], known.sum().item(), correct.sum().item()], dtype=torch.float64)
@@ -133,9 +137,7 @@ def validate_transcription(model, teacher, loader, ctx, config, amp_dtype) -> di
             analysis, reference = model.analyse(x), teacher.analyse(x)
         terms = transcription_loss(analysis, reference, grid, obj.onset_weight, obj.kit_weight, obj.distill_weight)
         losses += torch.stack([terms[t].sum() for t in TRANSCRIPTION_TERMS]).double().cpu()
-        picked = peak_pick(torch.sigmoid(analysis.onset_logits.float()), **default_peak_params())
-        for example_grid, onsets in zip(picked.cpu().numpy(), batch["onsets"]):
-            counts += onset_counts(example_grid, onsets)
+        counts += batch_onset_counts(analysis.onset_logits, batch["onsets"])
         same = (analysis.kit_logits.argmax(-1) == reference.kit_logits.argmax(-1)).sum().item()
         kit += torch.tensor([x.shape[0], same], dtype=torch.float64)
     totals = all_sum(ctx, torch.cat([losses, kit, torch.from_numpy(counts).reshape(-1)])).cpu().numpy()
