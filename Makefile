@@ -21,7 +21,7 @@ TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --r
 SPLIT ?= eval_session_test_kits
 MODELS ?= idm-44-train-kits oracle-irm
 
-.PHONY: venv demo demo-data kits-data kits-train kits-results transcriber transcriber-bank transcriber-results preprocess train finetune kits-adaptation nmfd-templates eval test bench clean
+.PHONY: venv demo demo-data kits-data kits-train kits-results transcriber transcriber-bank transcriber-results device-check preprocess train finetune kits-adaptation nmfd-templates eval test bench clean
 
 venv: $(VENV)/.installed
 
@@ -132,6 +132,13 @@ eval: venv
 
 test: venv
 	$(BIN)/python -m pytest tests
+
+# every GPU path of the trainer and the separator in one call (benchmarks/device_check.py); on the CPU
+# (DEVICE=cpu, the default without a GPU) each check runs small and GPU-only ones are skipped.
+# For a lent GPU machine without network: bash benchmarks/device_check.sh prepares, then prints the command
+DEVICE ?= auto
+device-check: venv
+	$(BIN)/python benchmarks/device_check.py --device $(DEVICE) --out $(if $(OUT),$(OUT),results/device_check)
 
 bench: venv
 	$(BIN)/python benchmarks/separate_speed.py

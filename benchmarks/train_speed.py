@@ -69,6 +69,54 @@ def timed_runs(fn, device, runs: int, before=None) -> list:
     return times
 
 
+def make_step(config, device: torch.device, batch: int, amp=None, recompute: bool = False, plain: bool = False):
+    """One optimiser step of `config`'s IDM training on `batch` synthetic crops, as a function.
+
+    Returns (step, model, trained parameters, optimizer, (mixture, grid, kit ids)). The inputs:
+    noise mixtures of the config's crop length, peak-normalised, with 2% of the frames onsets;
+    `step()` draws each example's gain and synthesiser noise as the trainer does, runs the
+    teacher-forced forward under autocast (`amp`: a dtype or None), the IDM loss, backward,
+    gradient clipping and Adam, and returns the loss (a float). Seeded: the same on every call
+    of this function.
+    """
+    mc, objective = config.model, config.objective
+    torch.manual_seed(0)
+    model = InverseDrumMachine(mc).to(device).train()
+    model.synth.recompute = recompute or config.train.recompute_synth
+    model.synth.plain = plain
+    set_trainable(model, config.train.trainable)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = build_optimizer(params, config.optim)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    t = int(config.data.crop_seconds * SAMPLE_RATE)
+    m = n_frames(t, mc)
+    mixture = torch.randn(batch, t, device=device) * 0.1
+    mixture /= mixture.abs().amax(1, keepdim=True)
+    grid = (torch.rand(batch, mc.n_classes, m, device=device) < 0.02).float()
+    kit_id = torch.randint(0, mc.n_kits, (batch,), device=device)
+    sigmoid_grid = objective.teacher_forcing == "sigmoid"
+
+    def step() -> float:
+        gains, noise = example_randomness(0, 0, range(batch), objective, mc.n_classes, mc.one_shot_length, device)
+        true_kit = None
+        if objective.true_kit_conditioning:
+            true_kit, noise = kit_id, step_noise(0, 0, mc.n_classes, mc.one_shot_length, device)
+        x = mixture * gains[:, None]
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            out = model(x, grid, noise, sigmoid_grid=sigmoid_grid, kit_id=true_kit)
+        terms = idm_loss(out, x, grid, kit_id, objective.onset_weight, objective.kit_weight)
+        loss = terms["loss"].mean()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, config.optim.clip_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss)
+
+    return step, model, params, optimizer, (mixture, grid, kit_id)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=str(REPO / "configs" / "idm_stemgmd.yaml"))
@@ -90,40 +138,13 @@ def main() -> None:
     batch = args.batch or (config.train.batch_size if device.type == "cuda" else 1)
     amp = amp_dtype(args.amp or config.train.amp, device)
     mc, objective = config.model, config.objective
-    torch.manual_seed(0)
-    model = InverseDrumMachine(mc).to(device).train()
-    model.synth.recompute = args.recompute or config.train.recompute_synth
-    model.synth.plain = args.synth == "plain"
-    set_trainable(model, config.train.trainable)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer(params, config.optim)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     t = int(config.data.crop_seconds * SAMPLE_RATE)
-    m = n_frames(t, mc)
-    mixture = torch.randn(batch, t, device=device) * 0.1
-    mixture /= mixture.abs().amax(1, keepdim=True)
-    grid = (torch.rand(batch, mc.n_classes, m, device=device) < 0.02).float()
-    kit_id = torch.randint(0, mc.n_kits, (batch,), device=device)
+    step, model, params, optimizer, (mixture, grid, kit_id) = make_step(config, device, batch, amp, args.recompute,
+                                                                        args.synth == "plain")
     sigmoid_grid = objective.teacher_forcing == "sigmoid"
 
     def autocast():
         return torch.autocast(device.type, dtype=amp, enabled=amp is not None)
-
-    def step():
-        gains, noise = example_randomness(0, 0, range(batch), objective, mc.n_classes, mc.one_shot_length, device)
-        true_kit = None
-        if objective.true_kit_conditioning:
-            true_kit, noise = kit_id, step_noise(0, 0, mc.n_classes, mc.one_shot_length, device)
-        x = mixture * gains[:, None]
-        with autocast():
-            out = model(x, grid, noise, sigmoid_grid=sigmoid_grid, kit_id=true_kit)
-        terms = idm_loss(out, x, grid, kit_id, objective.onset_weight, objective.kit_weight)
-        scaler.scale(terms["loss"].mean()).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(params, config.optim.clip_grad_norm)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
