@@ -10,9 +10,9 @@
 2. **A virtual kit** from the bank's recorded kits (`data.kit_bank`): a base kit, and each class
    taken from another kit with probability `swap`. The toms come as a set of three: a kit
    without a mid tom gets one made from its high tom tuned down or its low tom tuned up (2 to 5
-   semitones), and the set is retuned together. Every class is pitch-shifted (resampled, at
-   most `pitch` semitones), equalised (low shelf, peak and high shelf, at most `eq_db`) and
-   given a level (`class_gain_db`).
+   semitones), and the set is retuned together (at most `tom_pitch` semitones). Every other
+   class is pitch-shifted (resampled, at most `pitch` semitones); every class is equalised (low
+   shelf, peak and high shelf, at most `eq_db`) and given a level (`class_gain_db`).
 3. **The hits** placed at their notes as `make kits-data` places them: the kit's recorded hit of
    the nearest velocity layer, scaled to the note's velocity, attack on the annotated time.
 4. **Recording conditions** on the mixture: a synthetic room (exponentially decaying noise,
@@ -55,7 +55,10 @@ class MixConfig:
     derived_mid_tom: float = 0.3
     """Chance that a tom set with its own mid tom gets a made one instead (as kits without one do)."""
     pitch: float = 2.0
-    """Pitch shift of each class, uniform within +-pitch semitones (the toms: the set together)."""
+    """Pitch shift of each class but the toms, uniform within +-pitch semitones."""
+    tom_pitch: float = 2.0
+    """Pitch shift of the tom set, together, uniform within +-tom_pitch semitones: wide, so that a
+    tom's pitch relative to the others, not its absolute pitch, names it."""
     eq_db: float = 6.0
     """Equaliser gains (low shelf, a peak, high shelf) per class, uniform within +-eq_db."""
     class_gain_db: tuple = (-12.0, 4.0)
@@ -205,7 +208,7 @@ class MixedCropDataset(Dataset):
             if code not in TOMS:
                 kit[code] = (source(code), code, rng.uniform(-s.pitch, s.pitch))
         toms = source("TT_HFT")
-        shift = rng.uniform(-s.pitch, s.pitch)
+        shift = rng.uniform(-s.tom_pitch, s.tom_pitch)
         kit["TT_HFT"] = (toms, "TT_HFT", shift + rng.uniform(-0.5, 0.5))
         kit["TT_HMT"] = (toms, "TT_HMT", shift + rng.uniform(-0.5, 0.5))
         if "TT_LMT" in bank.hits[toms] and rng.random() >= s.derived_mid_tom:

@@ -12,7 +12,7 @@ from conftest import REPO, run_module
 from data.kit_bank import BANK_LIST, BANK_VELOCITIES, KitBank, build_bank
 from data.kits_data import attack_lags
 from data.kits_data import build as build_kits
-from data.mixing import MixConfig, MixedCropDataset, compressor_gain, pitch_shift, room_response
+from data.mixing import TOMS, MixConfig, MixedCropDataset, compressor_gain, pitch_shift, room_response
 from evaluation.conditions import in_condition
 from evaluation.confusion import COLUMNS, ROWS, confusion_counts
 from evaluation.tracks import Track
@@ -43,7 +43,7 @@ TWO_KITS = """kits:
     classes: {KD: Kick, SD: Snare Rock, HH_CHH: Closed HH, HH_OHH: Open HH, TT_HFT: Tom Low, TT_LMT: Tom Mid,
               TT_HMT: Tom Hi, CY_CR: Crash, CY_RD: Ride Jazz}
 """
-DRY = MixConfig(swap=0.0, derived_mid_tom=0.0, pitch=0.0, eq_db=0.0, class_gain_db=(0.0, 0.0), room=0.0,
+DRY = MixConfig(swap=0.0, derived_mid_tom=0.0, pitch=0.0, tom_pitch=0.0, eq_db=0.0, class_gain_db=(0.0, 0.0), room=0.0,
                 compress=0.0, saturate=0.0, noise=0.0)
 """Mixing with every augmentation off: the bank's hits at the notes, as `make kits-data` renders."""
 
@@ -127,6 +127,19 @@ def test_rare_classes_are_frequent_and_every_kit_gets_a_mid_tom(bank):
             neighbour = kit[played][2]
             assert played in ("TT_HMT", "TT_HFT")
             assert semitones < neighbour - 1 if played == "TT_HMT" else semitones > neighbour + 1
+
+
+def test_the_tom_set_is_tuned_together_within_tom_pitch_and_the_rest_within_pitch(bank):
+    crops = MixedCropDataset(bank, seconds=6.0, seed=0, size=1, settings=MixConfig(pitch=1.0, tom_pitch=6.0))
+    rng = np.random.default_rng(1)
+    floor_shifts = []
+    for _ in range(200):
+        kit = crops.virtual_kit(rng)
+        assert all(abs(kit[code][2]) <= 1.0 for code in CLASSES if code not in TOMS)
+        low, high = kit["TT_HFT"][2], kit["TT_HMT"][2]
+        assert abs(low) <= 6.5 and abs(high) <= 6.5 and abs(low - high) <= 1.0  # one shift for the set, +-0.5 each
+        floor_shifts.append(low)
+    assert max(floor_shifts) > 4.0 and min(floor_shifts) < -4.0
 
 
 def test_pitch_shift_retunes_a_sine_by_an_octave():
