@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +53,35 @@ def test_an_unknown_check_is_a_one_line_error(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"device_check: error: unknown check 'speed' (checks: {', '.join(CHECKS)})"
     assert not (tmp_path / "report").exists()
+
+
+def processes_with(*parts) -> list:
+    """Command lines of running processes that hold every one of `parts`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if all(part in text for part in parts):
+            found.append(text)
+    return found
+
+
+def test_a_check_past_its_limit_is_killed_with_its_workers_and_the_run_goes_on(tmp_path):
+    proc = subprocess.run([sys.executable, "benchmarks/device_check.py", "--device", "cpu", "--only",
+                           "ddp_resume,separate_long", "--limit", "20", "--out", str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    checks = json.loads((tmp_path / "device_check.json").read_text())["checks"]
+    assert checks["ddp_resume"] == {"ok": False, "error": "ran past its limit of 20 s",
+                                    "seconds": checks["ddp_resume"]["seconds"], "estimate_h100_s": 80}
+    assert checks["separate_long"]["ok"] is None and checks["separate_long"]["skipped"] == \
+        "the run's limit of 20 s was reached"
+    assert "| ddp_resume | **no** |" in (tmp_path / "device_check.md").read_text()
+    assert "failed: ddp_resume" in proc.stdout.splitlines()[-1]
+    time.sleep(1)
+    assert not processes_with("trainer.train", "log.checkpoint_every=2", "data.val_crops=2")
 
 
 def prepare(folder: str, **env) -> subprocess.CompletedProcess:
