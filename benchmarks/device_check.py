@@ -26,10 +26,10 @@ code cannot rot between lent devices. The checks:
 - train_speed_bf16: as train_speed_fp32 under bf16 autocast, at batch 7 and at max_batch's
   largest bf16 batch (which is why max_batch runs first).
 - ddp_resume: `torchrun` over NCCL (gloo on the CPU) on every device there is: a few steps on
-  generated StemGMD-shaped data, the run killed (SIGKILL) after its first checkpoint, resumed,
-  and its weights compared with an uninterrupted run's: bit for bit on the CPU; on CUDA within
-  2 lr per resumed step (its kernels are not deterministic, and Adam can turn a sign flip of a
-  near-zero gradient into an update that differs by 2 lr).
+  generated StemGMD-shaped data, the run killed (SIGKILL to torchrun and every worker) after its
+  first checkpoint, resumed, and its weights compared with an uninterrupted run's: bit for bit
+  on the CPU; on CUDA within 2 lr per resumed step (its kernels are not deterministic, and Adam
+  can turn a sign flip of a near-zero gradient into an update that differs by 2 lr).
 - separate_long: `idm separate` of a 10-minute file: seconds and peak device memory.
 """
 
@@ -337,7 +337,7 @@ def check_max_batch(device, sizes: Sizes, prior: dict) -> dict:
              for name, amp in (("fp32", None), ("bf16", torch.bfloat16))}
     return dict(ok=found["fp32"]["largest"] >= 7, **found, crop_seconds=6.0,
                 criterion="the paper's batch of 7 fits in fp32",
-                summary="; ".join(f"{k}: {v['largest']}{'' if v['exact'] else ' (at least; budget spent)'}"
+                summary="; ".join(f"{k}: {v['largest']}{'' if v['exact'] else ' (at least: the cap or the time budget came first)'}"
                                   for k, v in found.items()))
 
 
@@ -348,9 +348,10 @@ def check_train_speed_bf16(device, sizes: Sizes, prior: dict) -> dict:
     note = None
     if largest and largest > sizes.speed_batch:
         rows.append(speed(device, sizes, largest, amp, False))
+    elif device.type != "cuda":
+        note = "the largest batch needs a GPU (max_batch)"
     else:
-        note = "the largest batch is max_batch's, which did not run" if device.type == "cuda" else \
-            "the largest batch needs a GPU (max_batch)"
+        note = "max_batch did not run" if largest is None else f"max_batch's largest bf16 batch is {largest}"
     return dict(ok=all(r["finite"] for r in rows), crop_seconds=sizes.speed_seconds, runs=rows, note=note,
                 model="released architecture" if not sizes.speed_model else "micro (code path only)",
                 summary=speed_summary(rows))
@@ -364,6 +365,26 @@ def wait_for(path: Path, proc: subprocess.Popen, limit_s: float) -> bool:
             return True
         time.sleep(0.02)
     return path.exists()
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL to `pid` and every process descended from it (torchrun, its workers, their loaders), at once."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], []))
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def check_ddp_resume(device, sizes: Sizes, prior: dict) -> dict:
@@ -396,10 +417,10 @@ def check_ddp_resume(device, sizes: Sizes, prior: dict) -> dict:
         if straight.returncode:
             return dict(ok=False, error=f"the uninterrupted run failed: {straight.stderr.strip()[-500:]}")
         killed = subprocess.Popen(launcher + overrides + [f"log.out={tmp / 'split'}"], cwd=REPO, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         checkpoint = tmp / "split" / "checkpoints" / "last.pt"
         appeared = wait_for(checkpoint, killed, 120)
-        os.killpg(killed.pid, signal.SIGKILL)
+        kill_tree(killed.pid)
         killed.wait()
         if not appeared:
             return dict(ok=False, error="the run to kill never wrote its first checkpoint")
@@ -463,13 +484,15 @@ def run_check(name: str, device: torch.device, prior: dict) -> dict:
 
 
 def run_isolated(name: str, device: torch.device, prior_file: Path, limit: float) -> dict:
-    """Check `name` in a process group of its own, killed whole (torchrun's workers too) past `limit` seconds."""
+    """Check `name` in a process group of its own, killed with every descendant (torchrun's workers too)
+    past `limit` seconds."""
     proc = subprocess.Popen([sys.executable, __file__, "--check", name, "--device", device.type, "--prior",
                              str(prior_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             start_new_session=True)
     try:
         out, err = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)  # torchrun starts each worker in a session of its own: follow the parents
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         return dict(ok=False, error=f"ran past its limit of {limit} s")
