@@ -38,7 +38,6 @@ import gc
 import json
 import math
 import os
-import resource
 import signal
 import statistics
 import subprocess
@@ -61,11 +60,10 @@ from idm.checkpoint import CheckpointError, resolve_checkpoint  # noqa: E402
 from idm.constants import CLASSES, SAMPLE_RATE  # noqa: E402
 from idm.peaks import default_peak_params, peak_pick  # noqa: E402
 from machine import describe  # noqa: E402
-from train_speed import make_step  # noqa: E402
+from train_speed import make_step, peak_memory_gib, synchronize, timed_runs  # noqa: E402
 from trainer.batches import example_randomness  # noqa: E402
 from trainer.config import load_config  # noqa: E402
 from trainer.objective import idm_loss  # noqa: E402
-from trainer.optim import amp_dtype  # noqa: E402
 
 DEMO = REPO / "tests" / "reference" / "idm-demo-mix.flac"
 """The demo loop of ../shared/audio/idm-demo-mix.wav, the same samples, tracked in the tree."""
@@ -98,35 +96,20 @@ class Sizes:
     ddp_checkpoint_every: int
     ddp_batch: int
     ddp_seconds: float
-    ddp_micro: bool
     long_seconds: float
-    speed_model: tuple = ()
-    """Overrides of the model for the speed checks (the released architecture when empty)."""
+    model_overrides: tuple = ()
+    """Overrides of the model for the speed checks and ddp_resume (the released architecture when empty)."""
 
 
 FULL = Sizes(separate_runs=3, step_batch=7, step_seconds=6.0, speed_batch=7, speed_seconds=6.0, speed_runs=5,
              max_batch_cap=1024, max_batch_budget_s=45.0, ddp_steps=8, ddp_checkpoint_every=2, ddp_batch=4,
-             ddp_seconds=2.0, ddp_micro=False,
-             long_seconds=600.0)
+             ddp_seconds=2.0, long_seconds=600.0)
 MICRO_MODEL = ("model.encoder_depths=[1,1,1,1]", "model.synth_channels=4", "model.synth_layers=3",
                "model.synth_kernel=3", "model.one_shot_length=2205")
 """A very small IDM for the CPU's speed and ddp_resume checks: there they check the code path, not speed."""
 SMALL = Sizes(separate_runs=1, step_batch=1, step_seconds=1.0, speed_batch=1, speed_seconds=1.0, speed_runs=2,
               max_batch_cap=0, max_batch_budget_s=0.0, ddp_steps=8, ddp_checkpoint_every=2, ddp_batch=2,
-              ddp_seconds=1.0, ddp_micro=True,
-              long_seconds=30.0, speed_model=MICRO_MODEL)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def peak_memory_gib(device: torch.device) -> float:
-    """Peak device memory allocated by torch (GPU), or the process's peak resident set (CPU)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2 ** 30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+              ddp_seconds=1.0, long_seconds=30.0, model_overrides=MICRO_MODEL)
 
 
 def snr_db(reference: torch.Tensor, estimate: torch.Tensor) -> float:
@@ -149,10 +132,10 @@ def check_separate_parity(device, sizes: Sizes, prior: dict) -> dict:
     reference = separate(str(DEMO), reference_model, seed=1234, device=cpu)
     times = []
     for _ in range(sizes.separate_runs):
-        sync(device)
+        synchronize(device)
         start = time.perf_counter()
         on_device = separate(str(DEMO), device_model, seed=1234, device=device)
-        sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     seconds = reference.separated.shape[-1] / SAMPLE_RATE
     per_class = {code: snr_db(reference.separated[0, k], on_device.separated[0, k]) for k, code in enumerate(CLASSES)
@@ -210,10 +193,10 @@ def check_train_step_parity(device, sizes: Sizes, prior: dict) -> dict:
     inputs = [t.to(device) for t in (x, grid, kit_id, gains, noise)]
     if device.type == "cuda":
         parity_step(device_model, *inputs, objective)  # warm-up: kernels chosen, memory pools filled
-    sync(device)
+    synchronize(device)
     start = time.perf_counter()
     dev_losses, dev_norms = parity_step(device_model, *inputs, objective)
-    sync(device)
+    synchronize(device)
     device_s = time.perf_counter() - start
     result = dict(batch=sizes.step_batch, crop_seconds=sizes.step_seconds, losses_cpu=cpu_losses,
                   cpu_step_s=cpu_s, device_step_s=device_s,
@@ -254,37 +237,30 @@ def differences(cpu_losses: dict, cpu_norms: dict, losses: dict, norms: dict) ->
 
 def speed(device, sizes: Sizes, batch: int, amp, recompute: bool) -> dict:
     """Crops per second and peak memory of the paper config's step at `batch` (one process's peak on the CPU)."""
-    config = load_config(None, [f"data.crop_seconds={sizes.speed_seconds}", *sizes.speed_model])
+    config = load_config(None, [f"data.crop_seconds={sizes.speed_seconds}", *sizes.model_overrides])
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     step, *_ = make_step(config, device, batch, amp, recompute)
-    losses = [step()]
-    times = []
-    for _ in range(sizes.speed_runs):
-        sync(device)
-        start = time.perf_counter()
-        losses.append(step())
-        sync(device)
-        times.append(time.perf_counter() - start)
+    losses = []
+    times = timed_runs(lambda: losses.append(step()), device, sizes.speed_runs)
     median = statistics.median(times)
     return dict(batch=batch, recompute_synth=recompute, step_s=median, crops_per_s=batch / median,
                 peak_gib=peak_memory_gib(device), finite=all(math.isfinite(v) for v in losses))
 
 
-def speed_summary(rows: list) -> str:
-    return "; ".join(f"batch {r['batch']}{' recompute' if r['recompute_synth'] else ''}: "
-                     f"{r['crops_per_s']:.2f} crops/s, "
-                     f"{r['peak_gib']:.2f} GiB" for r in rows)
+def speed_report(device, sizes: Sizes, rows: list, **extra) -> dict:
+    """A speed check's result from its `speed` rows: ok when every loss was finite."""
+    return dict(ok=all(r["finite"] for r in rows), crop_seconds=sizes.speed_seconds, runs=rows, **extra,
+                model="micro (code path only)" if sizes.model_overrides else "released architecture",
+                memory="torch's peak allocation" if device.type == "cuda" else "the process's peak resident set",
+                summary="; ".join(f"batch {r['batch']}{' recompute' if r['recompute_synth'] else ''}: "
+                                  f"{r['crops_per_s']:.2f} crops/s, {r['peak_gib']:.2f} GiB" for r in rows))
 
 
 def check_train_speed_fp32(device, sizes: Sizes, prior: dict) -> dict:
-    rows = [speed(device, sizes, sizes.speed_batch, None, recompute)
-            for recompute in (False, True)]
-    return dict(ok=all(r["finite"] for r in rows), crop_seconds=sizes.speed_seconds, runs=rows,
-                model="released architecture" if not sizes.speed_model else "micro (code path only)",
-                memory="torch's peak allocation" if device.type == "cuda" else "the process's peak resident set",
-                summary=speed_summary(rows))
+    return speed_report(device, sizes, [speed(device, sizes, sizes.speed_batch, None, recompute)
+                                        for recompute in (False, True)])
 
 
 def out_of_memory(exc: Exception) -> bool:
@@ -337,8 +313,8 @@ def check_max_batch(device, sizes: Sizes, prior: dict) -> dict:
              for name, amp in (("fp32", None), ("bf16", torch.bfloat16))}
     return dict(ok=found["fp32"]["largest"] >= 7, **found, crop_seconds=6.0,
                 criterion="the paper's batch of 7 fits in fp32",
-                summary="; ".join(f"{k}: {v['largest']}{'' if v['exact'] else ' (at least: the cap or the time budget came first)'}"
-                                  for k, v in found.items()))
+                summary="; ".join(f"{k}: {v['largest']}" + ("" if v["exact"] else
+                                  " (at least: the cap or the time budget came first)") for k, v in found.items()))
 
 
 def check_train_speed_bf16(device, sizes: Sizes, prior: dict) -> dict:
@@ -352,9 +328,7 @@ def check_train_speed_bf16(device, sizes: Sizes, prior: dict) -> dict:
         note = "the largest batch needs a GPU (max_batch)"
     else:
         note = "max_batch did not run" if largest is None else f"max_batch's largest bf16 batch is {largest}"
-    return dict(ok=all(r["finite"] for r in rows), crop_seconds=sizes.speed_seconds, runs=rows, note=note,
-                model="released architecture" if not sizes.speed_model else "micro (code path only)",
-                summary=speed_summary(rows))
+    return speed_report(device, sizes, rows, note=note)
 
 
 def wait_for(path: Path, proc: subprocess.Popen, limit_s: float) -> bool:
@@ -403,7 +377,7 @@ def check_ddp_resume(device, sizes: Sizes, prior: dict) -> dict:
                      f"train.batch_size={sizes.ddp_batch * nproc}", f"train.steps={sizes.ddp_steps}", "log.every=1",
                      f"log.val_every={sizes.ddp_steps}", f"log.checkpoint_every={sizes.ddp_checkpoint_every}",
                      "log.media_every=0",
-                     *(MICRO_MODEL if sizes.ddp_micro else ())]
+                     *sizes.model_overrides]
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                     "-m", "trainer.train"]
 

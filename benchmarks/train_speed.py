@@ -69,6 +69,13 @@ def timed_runs(fn, device, runs: int, before=None) -> list:
     return times
 
 
+def peak_memory_gib(device: torch.device) -> float:
+    """Peak memory torch allocated on a GPU, or the process's peak resident set on the CPU (GiB)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
 def make_step(config, device: torch.device, batch: int, amp=None, recompute: bool = False, plain: bool = False):
     """One optimiser step of `config`'s IDM training on `batch` synthetic crops, as a function.
 
@@ -152,12 +159,8 @@ def main() -> None:
     rate = None if device.type == "cuda" else lambda: rates.append(tap_gemm_rate(mc.synth_channels, mc.synth_kernel))
     step_times = timed_runs(step, device, args.runs, before=rate)
     step_time = statistics.median(step_times)
-    if device.type == "cuda":
-        peak_gib = torch.cuda.max_memory_allocated(device) / 2 ** 30
-        peak = f"{peak_gib:.2f} GiB allocated (GPU)"
-    else:
-        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-        peak = f"{peak_gib:.2f} GiB resident (process)"
+    peak_gib = peak_memory_gib(device)
+    peak = f"{peak_gib:.2f} GiB " + ("allocated (GPU)" if device.type == "cuda" else "resident (process)")
     results = dict(config=args.config, synth=args.synth, batch=batch, machine=describe(device), step_s=step_time,
                    step_runs_s=step_times, peak_gib=peak_gib)
     if rates:
