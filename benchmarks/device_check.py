@@ -58,7 +58,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from idm import load_model, separate  # noqa: E402
 from idm.checkpoint import CheckpointError, resolve_checkpoint  # noqa: E402
 from idm.constants import CLASSES, SAMPLE_RATE  # noqa: E402
-from idm.peaks import default_peak_params, peak_pick  # noqa: E402
+from idm.peaks import model_peak_params, peak_pick  # noqa: E402
 from machine import describe  # noqa: E402
 from train_speed import make_step, peak_memory_gib, synchronize, timed_runs  # noqa: E402
 from trainer.batches import example_randomness  # noqa: E402
@@ -181,7 +181,7 @@ def check_train_step_parity(device, sizes: Sizes, prior: dict) -> dict:
     model = load_model(MODEL)
     with torch.no_grad():
         analysis = model.analyse(x)
-    grid = peak_pick(torch.sigmoid(analysis.onset_logits), **default_peak_params())
+    grid = peak_pick(torch.sigmoid(analysis.onset_logits), **model_peak_params(model.config))
     kit_id = analysis.kit_probs.argmax(1)
     gains, noise = example_randomness(config.train.seed, 0, range(sizes.step_batch), objective, mc.n_classes,
                                       mc.one_shot_length, cpu)

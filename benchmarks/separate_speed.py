@@ -19,7 +19,7 @@ import torch
 from idm import load_model, separate
 from idm.audio import read_audio
 from idm.masking import ratio_mask
-from idm.peaks import default_peak_params, peak_pick
+from idm.peaks import model_peak_params, peak_pick
 from idm.synth import inference_noise
 from machine import cpu_name
 
@@ -36,7 +36,8 @@ def stage_times(model, path, seed):
     x = read_audio(path).unsqueeze(0)
     t = {}
     analysis, t["analyse (encoder + heads)"] = timed(lambda: model.analyse(x))
-    grid, t["peak picking"] = timed(lambda: peak_pick(torch.sigmoid(analysis.onset_logits), **default_peak_params()))
+    params = model_peak_params(model.config)
+    grid, t["peak picking"] = timed(lambda: peak_pick(torch.sigmoid(analysis.onset_logits), **params))
     noise = inference_noise(seed, model.config.n_classes, model.config.one_shot_length)
     samples, t["one-shot synthesiser"] = timed(lambda: model.one_shots(analysis.kit_probs, noise))
     stems, t["sequencer + gains"] = timed(lambda: model.render(grid * analysis.velocity, samples, analysis.gains,

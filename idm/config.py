@@ -24,11 +24,17 @@ class ModelConfig:
     one_shot_length: int = SAMPLE_RATE
     envelope_scale: float = 20.0
     gain_hidden: int = 8
+    onset_delta: tuple = ()
+    """Peak-picking threshold `delta` per class, in `CLASSES` order (chosen on a validation split:
+    `python -m trainer.thresholds`); empty: the released 0.2 for every class."""
 
     def __post_init__(self):
         object.__setattr__(self, "encoder_dims", tuple(self.encoder_dims))
         object.__setattr__(self, "encoder_depths", tuple(self.encoder_depths))
         object.__setattr__(self, "kit_names", tuple(str(n).lower() for n in self.kit_names))
+        object.__setattr__(self, "onset_delta", tuple(float(d) for d in self.onset_delta))
+        if self.onset_delta and len(self.onset_delta) != len(CLASSES):
+            raise ValueError(f"onset_delta lists {len(self.onset_delta)} thresholds, one per class ({len(CLASSES)}) expected")
         if self.kit_names and len(self.kit_names) != self.n_kits:
             raise ValueError(f"kit_names lists {len(self.kit_names)} kits, n_kits is {self.n_kits}")
         if len(set(self.kit_names)) != len(self.kit_names):
@@ -60,6 +66,7 @@ class ModelConfig:
         d["encoder_dims"] = list(self.encoder_dims)
         d["encoder_depths"] = list(self.encoder_depths)
         d["kit_names"] = list(self.kit_names)
+        d["onset_delta"] = list(self.onset_delta)
         return d
 
     @classmethod

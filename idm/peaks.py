@@ -24,6 +24,15 @@ def default_peak_params(frame_rate: float = FRAME_RATE) -> dict:
     )
 
 
+def model_peak_params(config) -> dict:
+    """The peak-picking parameters of a model (`ModelConfig`): the released ones, with the model's
+    per-class `onset_delta` where it has one."""
+    params = default_peak_params()
+    if config.onset_delta:
+        params["delta"] = config.onset_delta
+    return params
+
+
 def _moving_max(x: torch.Tensor, pre: int, post: int) -> torch.Tensor:
     padded = F.pad(x, (pre, post - 1), value=-math.inf)
     return padded.unfold(-1, pre + post, 1).amax(-1)
@@ -50,14 +59,16 @@ def _greedy_wait(frames: np.ndarray, wait: int) -> np.ndarray:
 
 
 def peak_pick(probs: torch.Tensor, pre_max: int, post_max: int, pre_avg: int, post_avg: int,
-              delta: float, wait: int) -> torch.Tensor:
-    """Binary peak grid of the same shape as `probs` (..., M), each row picked on its own.
+              delta, wait: int) -> torch.Tensor:
+    """Binary peak grid of the same shape as `probs` (..., K, M), each row picked on its own.
 
-    Computed on the CPU (the arrays are small; float64 sums are not on every device) and
-    returned on `probs`' device.
+    `delta` is one threshold, or one per class (a sequence of K). Computed on the CPU (the arrays
+    are small; float64 sums are not on every device) and returned on `probs`' device.
     """
     shape = probs.shape
     x = probs.detach().reshape(-1, shape[-1]).cpu()
+    if not isinstance(delta, (int, float)):
+        delta = torch.as_tensor(delta, dtype=x.dtype).expand(shape[:-1]).reshape(-1, 1)
     candidates = (x == _moving_max(x, pre_max, post_max)) & (x >= _moving_mean(x, pre_avg, post_avg) + delta)
     candidates &= x != 0
     grid = torch.zeros_like(x)

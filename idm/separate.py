@@ -10,7 +10,7 @@ from .constants import CLASSES, FRAME_RATE, HOP_LENGTH, SAMPLE_RATE, class_code
 from .masking import MASK_CONTEXT, ratio_mask
 from .model import InverseDrumMachine
 from .one_shots import as_one_shots, fit_length, layered_render, replace_one_shots
-from .peaks import default_peak_params, peak_pick
+from .peaks import model_peak_params, peak_pick
 from .sequencer import onset_frames, onset_times_to_grid
 from .synth import inference_noise
 
@@ -124,7 +124,8 @@ def detect_onsets(audio, model: InverseDrumMachine, device=None, notes=None) -> 
     per item, {class code: onset times in seconds}, as `transcribe` finds them."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     x = _as_batch(audio, notes).to(device)
-    return _onset_times(peak_pick(torch.sigmoid(model.to(device).analyse(x).onset_logits), **default_peak_params()))
+    return _onset_times(peak_pick(torch.sigmoid(model.to(device).analyse(x).onset_logits),
+                                   **model_peak_params(model.config)))
 
 
 @torch.no_grad()
@@ -145,7 +146,7 @@ def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, dev
     b = x.shape[0]
     analysis = model.analyse(x)
     if onsets is None:
-        grid = peak_pick(torch.sigmoid(analysis.onset_logits), **default_peak_params())
+        grid = peak_pick(torch.sigmoid(analysis.onset_logits), **model_peak_params(model.config))
     else:
         grid = _external_grid(onsets, b, analysis.onset_logits.shape[-1], device, notes)
     noise = inference_noise(seed, model.config.n_classes, model.config.one_shot_length).to(device)

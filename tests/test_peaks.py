@@ -1,10 +1,12 @@
 """Peak picking agrees with librosa.util.peak_pick's algorithm, written out here with scipy."""
 
 import numpy as np
+import pytest
 import scipy.ndimage
 import torch
 
-from idm.peaks import default_peak_params, peak_pick
+from idm.config import ModelConfig
+from idm.peaks import default_peak_params, model_peak_params, peak_pick
 
 
 def librosa_peak_pick(x, pre_max, post_max, pre_avg, post_avg, delta, wait):
@@ -67,3 +69,18 @@ def test_asymmetric_windows():
         x = rng.random(int(rng.integers(20, 200))).astype(np.float32)
         np.testing.assert_array_equal(np.flatnonzero(peak_pick(torch.from_numpy(x), **params).numpy()),
                                       librosa_peak_pick(x, **params))
+
+
+def test_a_threshold_per_class_picks_each_class_with_its_own():
+    rng = np.random.default_rng(3)
+    x = (rng.random((2, 9, 300)) ** 4).astype(np.float32)
+    deltas = tuple(0.05 + 0.04 * k for k in range(9))
+    params = model_peak_params(ModelConfig(onset_delta=deltas))
+    assert params["delta"] == deltas and model_peak_params(ModelConfig()) == default_peak_params()
+    grid = peak_pick(torch.from_numpy(x), **params).numpy()
+    for b in range(2):
+        for k in range(9):
+            np.testing.assert_array_equal(np.flatnonzero(grid[b, k]),
+                                          librosa_peak_pick(x[b, k], **{**params, "delta": deltas[k]}))
+    with pytest.raises(ValueError, match="onset_delta lists 2 thresholds"):
+        ModelConfig(onset_delta=(0.1, 0.2))

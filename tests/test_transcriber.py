@@ -9,6 +9,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import REPO, run_module
+from data.datasets import ClipDataset
 from data.kit_bank import BANK_LIST, BANK_VELOCITIES, KitBank, build_bank
 from data.kits_data import attack_lags
 from data.kits_data import build as build_kits
@@ -16,8 +17,11 @@ from data.mixing import TOMS, MixConfig, MixedCropDataset, compressor_gain, pitc
 from evaluation.conditions import in_condition
 from evaluation.confusion import COLUMNS, ROWS, confusion_counts
 from evaluation.tracks import Track
-from idm.checkpoint import load_model
-from idm.constants import CLASSES, SAMPLE_RATE
+from idm.checkpoint import load_model, save_model
+from idm.config import ModelConfig
+from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE
+from idm.separate import detect_onsets
+from trainer.thresholds import DELTAS
 from trainer.transcription_objective import transcription_loss
 
 HYDROGEN = Path("/usr/share/hydrogen/data/drumkits")
@@ -247,3 +251,32 @@ def test_transcription_task_needs_a_model_to_start_from(small_set, bank, tmp_pat
     proc = train(tmp_path / "run2", small_set, tmp_path / "nothing")
     assert proc.returncode == 1 and "no complete kit bank" in proc.stderr.splitlines()[-1]
 
+
+@needs_hydrogen
+def test_thresholds_are_chosen_per_class_on_validation_and_read_at_inference(small_set, model, tmp_path):
+    save_model(model, tmp_path / "released.pt")
+    refused = run_module("trainer.thresholds", tmp_path / "released.pt", "--data", small_set, "--split",
+                         "test_train_kits", "--out", tmp_path / "tuned.pt")
+    assert refused.returncode == 1 and "is a test split" in refused.stderr.splitlines()[-1]
+    assert not (tmp_path / "tuned.pt").exists()
+    proc = run_module("trainer.thresholds", tmp_path / "released.pt", "--data", small_set, "--out",
+                      tmp_path / "tuned.pt")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    tuned = load_model(tmp_path / "tuned.pt")
+    assert len(tuned.config.onset_delta) == len(CLASSES) and set(tuned.config.onset_delta) <= set(DELTAS)
+    names = [CLASS_NAMES[code] for code in CLASSES]
+    rows = {line.split("|")[1].strip(): line.split("|")[2:6] for line in proc.stdout.splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip() in names}
+    assert list(rows) == names
+    for k, name in enumerate(names):  # the chosen value is printed, and never scores below 0.2
+        delta, with_released, with_chosen, n_ref = (cell.strip() for cell in rows[name])
+        assert float(delta) == tuned.config.onset_delta[k] and float(with_chosen) >= float(with_released)
+        if int(n_ref) == 0:
+            assert float(delta) == 0.2
+    assert all(torch.equal(p, q) for p, q in zip(model.state_dict().values(), tuned.state_dict().values()))
+    mixture = ClipDataset(small_set, "val_train_kits")[0]["mixture"]
+    released = detect_onsets(mixture, model)[0]
+    assert len(released["KD"]) > 0  # the released threshold finds the kicks;
+    tuned.config = ModelConfig.from_dict({**tuned.config.to_dict(), "onset_delta": (0.2,) * 4 + (1.5,) + (0.2,) * 4})
+    found = detect_onsets(mixture, tuned)[0]  # one above every probability finds none
+    assert len(found["KD"]) == 0 and np.array_equal(found["SD"], released["SD"])

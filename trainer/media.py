@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE
-from idm.peaks import default_peak_params, peak_pick
+from idm.peaks import model_peak_params, peak_pick
 from idm.separate import separate
 from idm.sequencer import onset_frames
 
@@ -54,7 +54,7 @@ def log_media(writer, model, dataset, n_clips: int, step: int, with_mixture: boo
                 writer.add_audio(f"{tag}/separated_{CLASS_NAMES[code]}", result.separated[0, c].clamp(-1, 1)
                                  .unsqueeze(0), step, SAMPLE_RATE)
         probs = torch.sigmoid(model.analyse(x.unsqueeze(0).to(device)).onset_logits[0].float())
-        picked = peak_pick(probs, **default_peak_params())
+        picked = peak_pick(probs, **model_peak_params(model.config))
         writer.add_image(f"{tag}/onsets", onset_image(probs.cpu().numpy(), picked.cpu().numpy(),
                                                       example["onsets"]), step, dataformats="HWC")
     model.train(was_training)

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from data.datasets import CropDataset, collate
 from evaluation.transcription import score_onsets
 from idm.constants import CLASSES, FRAME_RATE
-from idm.peaks import default_peak_params, peak_pick
+from idm.peaks import model_peak_params, peak_pick
 from idm.synth import inference_noise
 
 from .batches import onset_grid
@@ -65,9 +65,10 @@ def onset_counts(picked: np.ndarray, onsets: list) -> np.ndarray:
     return counts
 
 
-def batch_onset_counts(onset_logits: torch.Tensor, onsets: list) -> np.ndarray:
-    """(K, 3) `onset_counts` summed over a batch: its logits (B, K, M) peak-picked as at inference."""
-    picked = peak_pick(torch.sigmoid(onset_logits.float()), **default_peak_params()).cpu().numpy()
+def batch_onset_counts(onset_logits: torch.Tensor, onsets: list, model_config) -> np.ndarray:
+    """(K, 3) `onset_counts` summed over a batch: its logits (B, K, M) peak-picked as at inference
+    with the model's parameters (`model_config`)."""
+    picked = peak_pick(torch.sigmoid(onset_logits.float()), **model_peak_params(model_config)).cpu().numpy()
     return sum(onset_counts(grid, times) for grid, times in zip(picked, onsets))
 
 
@@ -93,7 +94,7 @@ def validate(model, loader, ctx, config, amp_dtype) -> dict:
                         kit_id=kit_id if true_kit else None)
         terms = idm_loss(out, x, grid, kit_id, config.objective.onset_weight, config.objective.kit_weight)
         losses += torch.stack([terms[t].sum() for t in TERMS]).double().cpu()
-        counts += batch_onset_counts(out["analysis"].onset_logits, batch["onsets"])
+        counts += batch_onset_counts(out["analysis"].onset_logits, batch["onsets"], mc)
         known = (kit_id >= 0) & (kit_id < mc.n_kits)
         correct = (out["analysis"].kit_logits.argmax(-1) == kit_id) & known
         kit += torch.tensor([x.shape[0], known.sum().item(), correct.sum().item()], dtype=torch.float64)
@@ -137,7 +138,7 @@ def validate_transcription(model, teacher, loader, ctx, config, amp_dtype) -> di
             analysis, reference = model.analyse(x), teacher.analyse(x)
         terms = transcription_loss(analysis, reference, grid, obj.onset_weight, obj.kit_weight, obj.distill_weight)
         losses += torch.stack([terms[t].sum() for t in TRANSCRIPTION_TERMS]).double().cpu()
-        counts += batch_onset_counts(analysis.onset_logits, batch["onsets"])
+        counts += batch_onset_counts(analysis.onset_logits, batch["onsets"], model.config)
         same = (analysis.kit_logits.argmax(-1) == reference.kit_logits.argmax(-1)).sum().item()
         kit += torch.tensor([x.shape[0], same], dtype=torch.float64)
     totals = all_sum(ctx, torch.cat([losses, kit, torch.from_numpy(counts).reshape(-1)])).cpu().numpy()

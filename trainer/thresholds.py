@@ -1,0 +1,125 @@
+"""`python -m trainer.thresholds MODEL --data FOLDER`: per-class onset thresholds chosen on a
+validation split, written into the model.
+
+Peak picking keeps a frame whose onset probability is a local maximum at least `delta` above its
+local mean (`idm.peaks`); the released model uses 0.2 for every class. For each class this picks
+the `delta` from DELTAS with the highest pooled onset F-measure (50 ms) over the split's whole
+items, ties going to the value nearest 0.2; a class the split never plays keeps 0.2. It prints
+each class's F with 0.2 and with its chosen value, and writes the model with the chosen values
+(`ModelConfig.onset_delta`, read by `idm separate`, `make eval` and validation) to `--out`,
+by default over MODEL itself, atomically. Test splits are refused: they only report.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from data.datasets import ClipDataset
+from idm.checkpoint import CheckpointError, load_model, save_model, sha256_of
+from idm.config import ModelConfig
+from idm.constants import CLASS_NAMES, CLASSES
+from idm.peaks import default_peak_params, peak_pick
+from trainer.validation import onset_counts
+
+RELEASED_DELTA = default_peak_params()["delta"]
+DELTAS = tuple(round(0.05 + 0.025 * i, 3) for i in range(15))
+"""The thresholds tried: 0.05 to 0.4 in steps of 0.025."""
+
+
+@torch.no_grad()
+def onset_probabilities(model, clips) -> list:
+    """The model's onset probabilities (K, M) for every item of `clips` (a ClipDataset)."""
+    model.eval()
+    return [torch.sigmoid(model.analyse(clips[i]["mixture"][None]).onset_logits[0])
+            for i in tqdm(range(len(clips)), desc="transcribing", unit="item", leave=False)]
+
+
+def sweep(probs: list, references: list, deltas=DELTAS) -> np.ndarray:
+    """(len(deltas), K, 3) reference, estimated and matched onsets, pooled over the items, for
+    peak picking with each threshold in `deltas`."""
+    params = default_peak_params()
+    counts = np.zeros((len(deltas), len(CLASSES), 3))
+    for d, delta in enumerate(deltas):
+        for p, onsets in zip(probs, references):
+            counts[d] += onset_counts(peak_pick(p, **{**params, "delta": delta}).numpy(), onsets)
+    return counts
+
+
+def pooled_f(counts: np.ndarray) -> np.ndarray:
+    """F-measure of (..., 3) reference, estimated and matched counts (0 where there is neither)."""
+    total = counts[..., 0] + counts[..., 1]
+    return np.divide(2 * counts[..., 2], total, out=np.zeros_like(total), where=total > 0)
+
+
+def choose(counts: np.ndarray, deltas=DELTAS) -> tuple:
+    """Per class, the threshold of `deltas` with the highest F (ties: nearest the released 0.2;
+    a class without reference onsets: 0.2)."""
+    f = pooled_f(counts)
+    chosen = []
+    for k in range(len(CLASSES)):
+        if counts[0, k, 0] == 0:
+            chosen.append(RELEASED_DELTA)
+            continue
+        best = max(range(len(deltas)), key=lambda d: (round(f[d, k], 9), -abs(deltas[d] - RELEASED_DELTA)))
+        chosen.append(deltas[best])
+    return tuple(chosen)
+
+
+def report(released: np.ndarray, tuned: np.ndarray, chosen: tuple) -> str:
+    """A markdown table: per class, the threshold chosen and the pooled F with 0.2 and with it."""
+    rows = ["| class | delta | F with 0.2 | F with delta | onsets |", "| --- | --- | --- | --- | --- |"]
+    for k, code in enumerate(CLASSES):
+        rows.append(f"| {CLASS_NAMES[code]} | {chosen[k]:.3f} | {pooled_f(released[k]):.3f} | {pooled_f(tuned[k]):.3f} "
+                    f"| {int(released[k, 0])} |")
+    rows.append(f"| mean | | {pooled_f(released).mean():.3f} | {pooled_f(tuned).mean():.3f} | |")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.thresholds", description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="a model name or file")
+    parser.add_argument("--data", type=Path, required=True, help="a data folder (make kits-data's data/)")
+    parser.add_argument("--split", default="val_train_kits", help="the validation split (default: %(default)s)")
+    parser.add_argument("--out", type=Path, help="the model file to write (default: MODEL itself)")
+    args = parser.parse_args(argv)
+    if args.split.startswith("test"):
+        print(f"thresholds: error: {args.split} is a test split: thresholds are chosen on validation splits",
+              file=sys.stderr)
+        return 1
+    if args.out is None and not Path(args.model).is_file():
+        print(f"thresholds: error: {args.model} is not a model file: give --out to write the tuned model",
+              file=sys.stderr)
+        return 1
+    out = args.out or Path(args.model)
+    try:
+        model = load_model(args.model)
+        clips = ClipDataset(args.data, args.split)
+    except (CheckpointError, OSError, ValueError) as exc:
+        print(f"thresholds: error: {exc}", file=sys.stderr)
+        return 1
+    if len(clips) == 0:
+        print(f"thresholds: error: {args.data}: the split {args.split} has no items", file=sys.stderr)
+        return 1
+    probs = onset_probabilities(model, clips)
+    references = [clips[i]["onsets"] for i in range(len(clips))]
+    counts = sweep(probs, references)
+    chosen = choose(counts)
+    released = sweep(probs, references, (RELEASED_DELTA,))[0]
+    tuned = sweep(probs, references, (chosen,))[0]
+    print(f"{len(clips)} items of {args.split}, pooled onset F (50 ms):\n{report(released, tuned, chosen)}")
+    model.config = ModelConfig.from_dict({**model.config.to_dict(), "onset_delta": chosen})
+    try:
+        save_model(model, out)
+    except OSError as exc:
+        print(f"thresholds: error: {out}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{out}: {out.stat().st_size} bytes, sha256 {sha256_of(out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
