@@ -1,9 +1,11 @@
-"""Plot a run's TensorBoard curves: validation onset F per class, and the training loss terms.
+"""Plot runs' TensorBoard curves: validation onset F per class, and the training loss terms.
 
-    python benchmarks/training_curves.py runs/transcriber_kits docs/images/transcriber_curves.png
+    python benchmarks/training_curves.py runs/transcriber_kits/cycle1 runs/transcriber_kits/cycle2 \
+        docs/images/transcriber_curves.png
 
-Reads every event file under RUN/tensorboard and draws two panels: `val/onset_f/<class>` (and the
-mean) against the step, and the `train/` loss terms of the run's task.
+Reads every event file under each RUN/tensorboard and draws two panels: `val/onset_f/<class>` (and
+the mean) against the step, and the `train/` loss terms of the runs' task. Several runs are drawn
+one after the other (a run that starts from the previous one's model), a dashed line at each start.
 """
 
 import argparse
@@ -32,14 +34,31 @@ def scalars(run: Path) -> dict:
     return {tag: sorted(points.items()) for tag, points in series.items()}
 
 
+def chained(runs: list) -> tuple:
+    """`scalars` of runs that follow one another, each one's steps after the previous one's last;
+    and the step at which each run after the first starts."""
+    series, starts, offset = {}, [], 0
+    for run in runs:
+        own = scalars(run)
+        if not own:
+            raise ValueError(f"{run}/tensorboard has no scalars")
+        if series:
+            starts.append(offset)
+        for tag, points in own.items():
+            series.setdefault(tag, []).extend((offset + step, value) for step, value in points)
+        offset += max(step for points in own.values() for step, _ in points)
+    return series, starts
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", type=Path, help="a run folder (log.out)")
+    parser.add_argument("runs", type=Path, nargs="+", help="run folders (log.out), in the order they ran")
     parser.add_argument("out", type=Path, help="the PNG to write")
     args = parser.parse_args(argv)
-    series = scalars(args.run)
-    if not series:
-        print(f"error: {args.run}/tensorboard has no scalars", file=sys.stderr)
+    try:
+        series, starts = chained(args.runs)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     fig, (val, train) = plt.subplots(1, 2, figsize=(13, 4.5))
     for i, code in enumerate(CLASSES):
@@ -52,6 +71,9 @@ def main(argv=None) -> int:
     for tag, points in series.items():
         if tag.startswith("train/") and tag.split("/")[1] not in ("lr", "grad_norm", "crops_per_second"):
             train.plot([s for s, _ in points], [v for _, v in points], label=tag[len("train/"):])
+    for start in starts:
+        for panel in (val, train):
+            panel.axvline(start, color="grey", linestyle="--", linewidth=1)
     train.set(xlabel="step", yscale="log", title="training loss terms")
     train.legend(fontsize=7)
     args.out.parent.mkdir(parents=True, exist_ok=True)
