@@ -37,7 +37,7 @@ PRETRAINED = {
     "idm-44-recorded-kits": dict(
         filename="idm-44-recorded-kits.pt",
         bundled=True,
-        sha256="6a04e617780cee68fcf47f9b463c3d1ae57dedfd02701e60ba7d8967bebfe4f0",
+        sha256="2048cebf24cd89f674106cecd8e1104bd7a8036a8f1c23478572ca57906f2695",
         description="idm-44-train-kits with its transcription trained on recorded acoustic kits "
                     "(idm/models/idm-44-recorded-kits.md; Apache-2.0)",
         kits=TRAIN_KITS,
