@@ -55,11 +55,16 @@ def test_overrides_are_typed_and_checked(tmp_path):
     assert config.train.steps == 7 and config.optim.lr == 1e-3 and config.optim.betas == (0.8, 0.9)
     assert config.model.encoder_dims == (2, 4, 8, 16) and config.train.compile is True
     assert isinstance(load_config(None, ["optim.lr=1"]).optim.lr, float)
+    saved = tmp_path / "saved.yaml"  # as a run writes its config.yaml: empty lists (no thresholds) included
+    saved.write_text(config.to_yaml())
+    assert config.model.onset_delta == () and load_config(saved).to_dict() == config.to_dict()
+    assert load_config(saved, ["model.onset_delta=[0.1,0.1,0.1,0.2,0.2,0.2,0.3,0.3,0.3]"]).model.onset_delta[-1] == 0.3
     bad = {"train.stepz=3": "unknown key train.stepz", "trian.steps=3": "unknown section 'trian'",
            "train.steps=many": "train.steps: expected an integer", "train.amp=fp8": "train.amp: 'fp8' is not one",
            "train.batch_size=0": "must be positive", "steps=3": "expected section.key=value",
            "objective.teacher_forcing=relu": "is not one of sigmoid, plain",
-           "data.val_crops=-1": "data.val_crops: must be 0 or more", "data.sampling=random": "is not one of items"}
+           "data.val_crops=-1": "data.val_crops: must be 0 or more", "data.sampling=random": "is not one of items",
+           "optim.betas=[]": "optim.betas: expected a non-empty list"}
     for override, message in bad.items():
         with pytest.raises(ConfigError, match=message):
             load_config(None, [override])

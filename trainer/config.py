@@ -196,7 +196,7 @@ def _coerce(value, default, where: str):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
     if isinstance(default, tuple):
-        if not isinstance(value, (list, tuple)) or not value:
+        if not isinstance(value, (list, tuple)) or (default and not value):  # an empty default: none is fine
             raise ConfigError(f"{where}: expected a non-empty list, got {value!r}")
         return tuple(_coerce(v, default[0], where) for v in value) if default else tuple(value)
     if isinstance(default, str):
