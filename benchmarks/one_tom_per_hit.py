@@ -18,15 +18,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.datasets import ClipDataset  # noqa: E402
+from evaluation.spaces import fold_onsets  # noqa: E402
 from evaluation.transcription import score_onsets  # noqa: E402
 from idm.checkpoint import load_model  # noqa: E402
-from idm.constants import CLASS_NAMES, CLASSES, FRAME_RATE, STEM_GROUPS  # noqa: E402
+from idm.constants import CLASS_NAMES, CLASSES, FRAME_RATE  # noqa: E402
 from idm.peaks import model_peak_params, peak_pick  # noqa: E402
+from idm.stems import stem_layout  # noqa: E402
 from machine import describe  # noqa: E402
 from trainer.thresholds import onset_probabilities, pooled_f  # noqa: E402
 from trainer.validation import onset_counts  # noqa: E402
 
-TOMS = [CLASSES.index(code) for code in STEM_GROUPS["toms"]]
+TOMS = list(stem_layout(5)["toms"])
 
 
 def one_tom_per_hit(grid: np.ndarray, probs: np.ndarray, window: int) -> np.ndarray:
@@ -45,12 +47,11 @@ def one_tom_per_hit(grid: np.ndarray, probs: np.ndarray, window: int) -> np.ndar
 
 
 def toms_group_counts(grids: list, references: list) -> np.ndarray:
-    """Reference, estimated and matched onsets of the three toms scored as one class."""
+    """Reference, estimated and matched onsets of the three toms scored as one class (`fold_onsets`)."""
     counts = np.zeros(3)
     for grid, onsets in zip(grids, references):
-        estimated = np.sort(np.concatenate([np.flatnonzero(grid[k]) / FRAME_RATE for k in TOMS]))
-        reference = np.sort(np.concatenate([np.asarray(onsets[k], dtype=float) for k in TOMS]))
-        scores = score_onsets(reference, estimated)
+        estimated = fold_onsets({code: np.flatnonzero(grid[k]) / FRAME_RATE for k, code in enumerate(CLASSES)}, 5)
+        scores = score_onsets(fold_onsets(dict(zip(CLASSES, onsets)), 5)["toms"], estimated["toms"])
         counts += scores["n_ref"], scores["n_est"], scores["tp"]
     return counts
 
