@@ -30,14 +30,16 @@ def kit_label(kits, name: str) -> int:
 
 
 class _ItemsDataset(Dataset):
-    """The manifest rows of some splits, read through the training cache. `kit_id` is the
-    manifest's, or with `kits` (a model's kit names) the kit's position among them (-1: absent)."""
+    """The manifest rows of some splits (only those of the kits in `from_kits`, if any), read
+    through the training cache. `kit_id` is the manifest's, or with `kits` (a model's kit names)
+    the kit's position among them (-1: absent)."""
 
-    def __init__(self, folder, splits, normalize: bool, stems: bool, kits=None):
+    def __init__(self, folder, splits, normalize: bool, stems: bool, kits=None, from_kits=()):
         self.folder = folder
-        self.rows = select(read_manifest(folder), splits)
+        self.rows = select(read_manifest(folder), splits, from_kits)
         if not self.rows:
-            raise ValueError(f"{folder}: no items in split {splits!r}")
+            of = f" of kits {', '.join(from_kits)}" if from_kits else ""
+            raise ValueError(f"{folder}: no items{of} in split {splits!r}")
         self.kit_ids = [r["kit_id"] if kits is None else kit_label(kits, r["kit"]) for r in self.rows]
         if stems and not all(r["stems"] for r in self.rows):
             raise ValueError(f"{folder}: split {splits!r} has items without stems; "
@@ -88,8 +90,8 @@ class CropDataset(_ItemsDataset):
 
     def __init__(self, folder, splits="train_train_kits", seconds: float = CROP_SECONDS, seed: int = 0,
                  crops_per_epoch: int = None, normalize: bool = True, stems: bool = False,
-                 sampling: str = "duration", max_crops: int = None, kits=None):
-        super().__init__(folder, splits, normalize, stems, kits)
+                 sampling: str = "duration", max_crops: int = None, kits=None, from_kits=()):
+        super().__init__(folder, splits, normalize, stems, kits, from_kits)
         if sampling not in SAMPLINGS:
             raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, not {sampling!r}")
         self.n = int(round(seconds * SAMPLE_RATE))
@@ -131,8 +133,8 @@ class ClipDataset(_ItemsDataset):
     `seconds` of each from `offset` seconds (zero-padded where an item is shorter)."""
 
     def __init__(self, folder, splits="val_train_kits", seconds: float = None, offset: float = 0.0,
-                 normalize: bool = True, stems: bool = False, kits=None):
-        super().__init__(folder, splits, normalize, stems, kits)
+                 normalize: bool = True, stems: bool = False, kits=None, from_kits=()):
+        super().__init__(folder, splits, normalize, stems, kits, from_kits)
         self.n = None if seconds is None else int(round(seconds * SAMPLE_RATE))
         self.offset = int(round(offset * SAMPLE_RATE))
 

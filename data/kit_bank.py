@@ -49,9 +49,10 @@ def build_bank(out, kit_lists=(DEFAULT_KITS, EXTRA_KITS), say=print) -> list:
 
 class KitBank:
     """A bank folder in memory: `hits[kit][code]` is a list of (velocity, one-shot float32 array),
-    quietest first; a class a kit lacks has no entry."""
+    quietest first; a class a kit lacks has no entry. The kits named in `leave_out` are not loaded
+    (a kit held out of training, to validate on as an unseen kit)."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, leave_out=()):
         folder = Path(folder)
         if not (folder / BANK_LIST).is_file():
             raise ValueError(f"{folder}: no complete kit bank (make it with python -m data.kit_bank {folder})")
@@ -68,6 +69,14 @@ class KitBank:
                 self.hits[kit.name] = classes
         if not self.hits:
             raise ValueError(f"{folder}: no kits in the bank (make it with python -m data.kit_bank {folder})")
+        unknown = sorted(set(leave_out) - set(self.hits))
+        if unknown:
+            raise ValueError(f"{folder}: no kit {', '.join(unknown)} in the bank to leave out "
+                             f"(it has {', '.join(sorted(self.hits))})")
+        for name in leave_out:
+            del self.hits[name]
+        if not self.hits:
+            raise ValueError(f"{folder}: every kit of the bank is left out")
         self.kits = sorted(self.hits)
 
     def kits_with(self, code: str) -> list:

@@ -40,8 +40,8 @@ def read_manifest(folder) -> list:
     return rows
 
 
-def select(rows, splits) -> list:
+def select(rows, splits, kits=()) -> list:
     """The rows of one split name or of any of several (a test split includes its eval_session
-    items: see `data.stemgmd.row_splits`)."""
+    items: see `data.stemgmd.row_splits`), only those of the kits named in `kits` if any."""
     wanted = {splits} if isinstance(splits, str) else set(splits)
-    return [r for r in rows if wanted.intersection(row_splits(r))]
+    return [r for r in rows if wanted.intersection(row_splits(r)) and (not kits or r["kit"] in kits)]

@@ -71,6 +71,9 @@ class MixConfig:
     """Chance of tanh saturation, drive 1 to 4."""
     noise: float = 0.5
     """Chance of white noise 35 to 70 dB below the mixture's RMS."""
+    hold_out: tuple = ()
+    """Kits of the bank never mixed: held out of training, so that validation on their items
+    (`data.val_kits`) measures kits the model never heard."""
 
 
 def pitch_shift(shot: np.ndarray, semitones: float) -> np.ndarray:
@@ -143,13 +146,14 @@ def compressor_gain(x: np.ndarray, threshold_db: float, ratio: float, attack: fl
 
 
 class MixedCropDataset(Dataset):
-    """`size` crops of `seconds` an epoch, mixed on the fly from the kit bank at `bank` (see the module)."""
+    """`size` crops of `seconds` an epoch, mixed on the fly from the kit bank at `bank` (see the module):
+    a bank folder, whose kits in `settings.hold_out` are left out, or a loaded `KitBank`, used as it is."""
 
     def __init__(self, bank, seconds: float = 6.0, seed: int = 0, size: int = 10_000, settings: MixConfig = None):
-        self.bank = bank if isinstance(bank, KitBank) else KitBank(bank)
+        self.settings = settings or MixConfig()
+        self.bank = bank if isinstance(bank, KitBank) else KitBank(bank, leave_out=self.settings.hold_out)
         self.n = int(round(seconds * SAMPLE_RATE))
         self.seed, self.size, self.epoch = seed, size, 0
-        self.settings = settings or MixConfig()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -1,6 +1,7 @@
 """The transcriber's pieces: the kit bank, crops mixed on the fly, the transcription objective and
 task (resumed bit for bit), recording conditions and the confusion table."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,10 @@ from idm.checkpoint import load_model, save_model
 from idm.config import ModelConfig
 from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE
 from idm.separate import detect_onsets
+from trainer.config import DataConfig
 from trainer.thresholds import DELTAS
 from trainer.transcription_objective import transcription_loss
+from trainer.validation import validation_set
 
 HYDROGEN = Path("/usr/share/hydrogen/data/drumkits")
 needs_hydrogen = pytest.mark.skipif(not (HYDROGEN / "ForzeeStereo").is_dir() or not (HYDROGEN / "BJA_Pacific").is_dir(),
@@ -131,6 +134,21 @@ def test_rare_classes_are_frequent_and_every_kit_gets_a_mid_tom(bank):
             neighbour = kit[played][2]
             assert played in ("TT_HMT", "TT_HFT")
             assert semitones < neighbour - 1 if played == "TT_HMT" else semitones > neighbour + 1
+
+
+@needs_hydrogen
+def test_a_held_out_kit_is_never_mixed(bank):
+    assert KitBank(bank, leave_out=["forzee_stereo"]).kits == ["bja_pacific"]
+    crops = MixedCropDataset(bank, seconds=2.0, seed=0, size=30, settings=MixConfig(hold_out=("forzee_stereo",)))
+    rng = np.random.default_rng(0)
+    for _ in range(30):  # base kit and every class's source, the toms included, from the kits kept
+        kit = crops.virtual_kit(rng)
+        assert kit["name"] == "bja_pacific" and {kit[code][0] for code in CLASSES} == {"bja_pacific"}
+    assert all(crops[(0, i)]["id"].endswith("/bja_pacific") for i in range(3))
+    with pytest.raises(ValueError, match="no kit nope in the bank to leave out"):
+        KitBank(bank, leave_out=["nope"])
+    with pytest.raises(ValueError, match="every kit of the bank is left out"):
+        KitBank(bank, leave_out=["bja_pacific", "forzee_stereo"])
 
 
 def test_the_tom_set_is_tuned_together_within_tom_pitch_and_the_rest_within_pitch(bank):
@@ -250,6 +268,20 @@ def test_transcription_task_needs_a_model_to_start_from(small_set, bank, tmp_pat
     assert proc.returncode == 1 and "set train.init" in proc.stderr.splitlines()[-1]
     proc = train(tmp_path / "run2", small_set, tmp_path / "nothing")
     assert proc.returncode == 1 and "no complete kit bank" in proc.stderr.splitlines()[-1]
+    proc = train(tmp_path / "run3", small_set, bank, "mix.hold_out=[nope]")
+    assert proc.returncode == 1 and "no kit nope in the bank to leave out" in proc.stderr.splitlines()[-1]
+
+
+@needs_hydrogen
+def test_validation_can_keep_to_a_held_out_kit(small_set):
+    data = DataConfig(folder=str(small_set), val_split="val_train_kits", sampling="items", val_crops=0)
+    every = validation_set(data)
+    held_out = validation_set(replace(data, val_kits=("forzee_stereo",)))
+    assert {r["kit"] for r in every.rows} == {"bja_pacific", "forzee_stereo"}
+    assert [r["id"] for r in held_out.rows] == [r["id"] for r in every.rows if r["kit"] == "forzee_stereo"]
+    assert len(held_out) == len(held_out.rows) > 0
+    with pytest.raises(ValueError, match="no items of kits nope in split"):
+        validation_set(replace(data, val_kits=("nope",)))
 
 
 @needs_hydrogen
@@ -274,6 +306,12 @@ def test_thresholds_are_chosen_per_class_on_validation_and_read_at_inference(sma
         if int(n_ref) == 0:
             assert float(delta) == 0.2
     assert all(torch.equal(p, q) for p, q in zip(model.state_dict().values(), tuned.state_dict().values()))
+    both = run_module("trainer.thresholds", tmp_path / "released.pt", "--data", small_set, "--split",
+                      "train_train_kits", "val_train_kits", "--kits", "forzee_stereo", "--out", tmp_path / "held.pt")
+    assert both.returncode == 0, both.stderr[-2000:]
+    n = len(ClipDataset(small_set, ["train_train_kits", "val_train_kits"], from_kits=["forzee_stereo"]))
+    assert f"{n} items of train_train_kits, val_train_kits (forzee_stereo)" in both.stdout
+    assert n == len(ClipDataset(small_set, ["train_train_kits", "val_train_kits"])) / 2
     mixture = ClipDataset(small_set, "val_train_kits")[0]["mixture"]
     released = detect_onsets(mixture, model)[0]
     assert len(released["KD"]) > 0  # the released threshold finds the kicks;

@@ -32,6 +32,9 @@ class DataConfig:
     """A folder written by `python -m data.preprocess` (manifest, annotations, cache)."""
     train_split: str = "train_train_kits"
     val_split: str = "val_train_kits"
+    val_kits: tuple = ()
+    """Validate on the items of these kits only (empty: every kit of `val_split`); with
+    `mix.hold_out`, a kit the model never hears."""
     crop_seconds: float = 6.0
     sampling: str = "items"
     """`items`: an epoch is one random crop of every training item, in a fresh order (the

@@ -3,8 +3,9 @@ validation split, written into the model.
 
 Peak picking keeps a frame whose onset probability is a local maximum at least `delta` above its
 local mean (`idm.peaks`); the released model uses 0.2 for every class. For each class this picks
-the `delta` from DELTAS with the highest pooled onset F-measure (50 ms) over the split's whole
-items, ties going to the value nearest 0.2; a class the split never plays keeps 0.2. It prints
+the `delta` from DELTAS with the highest pooled onset F-measure (50 ms) over the whole items of
+one or more splits (`--kits`: only those kits' items, such as a kit held out of training), ties
+going to the value nearest 0.2; a class the items never play keeps 0.2. It prints
 each class's F with 0.2 and with its chosen value, and writes the model with the chosen values
 (`ModelConfig.onset_delta`, read by `idm separate`, `make eval` and validation) to `--out`,
 by default over MODEL itself, atomically. Test splits are refused: they only report.
@@ -83,13 +84,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.thresholds", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a model name or file")
     parser.add_argument("--data", type=Path, required=True, help="a data folder (make kits-data's data/)")
-    parser.add_argument("--split", default="val_train_kits", help="the validation split (default: %(default)s)")
+    parser.add_argument("--split", nargs="+", default=["val_train_kits"],
+                        help="the validation splits (default: %(default)s)")
+    parser.add_argument("--kits", nargs="+", default=[], help="only these kits' items (default: every kit)")
     parser.add_argument("--out", type=Path, help="the model file to write (default: MODEL itself)")
     args = parser.parse_args(argv)
-    if args.split.startswith("test"):
-        print(f"thresholds: error: {args.split} is a test split: thresholds are chosen on validation splits",
-              file=sys.stderr)
-        return 1
+    for split in args.split:
+        if split.startswith("test"):
+            print(f"thresholds: error: {split} is a test split: thresholds are chosen on validation splits",
+                  file=sys.stderr)
+            return 1
     if args.out is None and not Path(args.model).is_file():
         print(f"thresholds: error: {args.model} is not a model file: give --out to write the tuned model",
               file=sys.stderr)
@@ -97,12 +101,9 @@ def main(argv=None) -> int:
     out = args.out or Path(args.model)
     try:
         model = load_model(args.model)
-        clips = ClipDataset(args.data, args.split)
+        clips = ClipDataset(args.data, args.split, from_kits=args.kits)
     except (CheckpointError, OSError, ValueError) as exc:
         print(f"thresholds: error: {exc}", file=sys.stderr)
-        return 1
-    if len(clips) == 0:
-        print(f"thresholds: error: {args.data}: the split {args.split} has no items", file=sys.stderr)
         return 1
     probs = onset_probabilities(model, clips)
     references = [clips[i]["onsets"] for i in range(len(clips))]
@@ -110,7 +111,9 @@ def main(argv=None) -> int:
     chosen = choose(counts)
     released = counts[DELTAS.index(RELEASED_DELTA)]  # classes are picked apart: the sweep holds both
     tuned = counts[[DELTAS.index(d) for d in chosen], np.arange(len(CLASSES))]
-    print(f"{len(clips)} items of {args.split}, pooled onset F (50 ms):\n{report(released, tuned, chosen)}")
+    of = f" ({', '.join(args.kits)})" if args.kits else ""
+    print(f"{len(clips)} items of {', '.join(args.split)}{of}, pooled onset F (50 ms):\n"
+          f"{report(released, tuned, chosen)}")
     model.config = ModelConfig.from_dict({**model.config.to_dict(), "onset_delta": chosen})
     try:
         save_model(model, out)

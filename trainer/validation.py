@@ -37,7 +37,7 @@ def validation_set(data, stems: bool = False, kits=None) -> CropDataset:
     else:
         sizes = dict(crops_per_epoch=data.val_crops or None)
     return CropDataset(data.folder, data.val_split, seconds=data.crop_seconds, seed=VAL_SEED, stems=stems,
-                       sampling=data.sampling, kits=kits, **sizes)
+                       sampling=data.sampling, kits=kits, from_kits=data.val_kits, **sizes)
 
 
 def validation_loader(dataset, ctx, batch_size: int, workers: int) -> DataLoader:
