@@ -21,7 +21,7 @@ TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --r
 SPLIT ?= eval_session_test_kits
 MODELS ?= idm-44-train-kits oracle-irm
 
-.PHONY: venv demo demo-data kits-data kits-train kits-results transcriber transcriber-bank transcriber-results device-check preprocess train finetune kits-adaptation nmfd-templates eval test bench clean
+.PHONY: venv demo demo-data kits-data kits-train kits-results transcriber transcriber-bank transcriber-holdout transcriber-results device-check preprocess train finetune kits-adaptation nmfd-templates eval test bench clean
 
 venv: $(VENV)/.installed
 
@@ -85,6 +85,25 @@ transcriber: transcriber-bank
 		train.init=$(TRANSCRIBER_RUN)/cycle1.pt train.seed=1965 $(ARGS)"
 	$(BIN)/python -m trainer.export "$(TRANSCRIBER_RUN)/cycle2/checkpoints/best.pt" "$(TRANSCRIBER_MODEL)"
 	$(BIN)/python -m trainer.thresholds "$(TRANSCRIBER_MODEL)" --data "$(KITS)/data"
+
+# a training recipe judged on a kit it never hears: one cycle of configs/transcriber_kits.yaml with
+# HOLDOUT_KIT left out of the bank and validated on (every item of it outside the test splits), then its
+# thresholds and pooled onset F per class on those items -> HOLDOUT_RUN.pt and HOLDOUT_RUN.txt
+# e.g. make transcriber-holdout NAME=tom_pitch5 ARGS="mix.tom_pitch=5"
+HOLDOUT_KIT ?= forzee_stereo
+HOLDOUT_SPLITS ?= train_train_kits val_train_kits
+HOLDOUT_STEPS ?= 1000
+NAME ?= baseline
+HOLDOUT_ROOT ?= runs/holdout
+HOLDOUT_RUN ?= $(HOLDOUT_ROOT)/$(NAME)
+transcriber-holdout: transcriber-bank
+	$(KITS_SET)
+	$(TRANSCRIBER_TRAIN) ARGS="data.folder=$(KITS)/data mix.bank=$(BANK) log.out=$(HOLDOUT_RUN) \
+		mix.hold_out=[$(HOLDOUT_KIT)] data.val_kits=[$(HOLDOUT_KIT)] data.val_split=$(firstword $(HOLDOUT_SPLITS)) \
+		train.steps=$(HOLDOUT_STEPS) $(ARGS)"
+	$(BIN)/python -m trainer.export "$(HOLDOUT_RUN)/checkpoints/best.pt" "$(HOLDOUT_RUN).pt"
+	$(BIN)/python -m trainer.thresholds "$(HOLDOUT_RUN).pt" --data "$(KITS)/data" --split $(HOLDOUT_SPLITS) \
+		--kits $(HOLDOUT_KIT) > "$(HOLDOUT_RUN).txt" && cat "$(HOLDOUT_RUN).txt"
 
 # the README's transcription table: released against idm-44-recorded-kits on the test kits as recorded
 # (with the true onsets too), in a room and bus-compressed -> results/transcriber/<condition>

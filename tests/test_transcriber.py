@@ -312,6 +312,17 @@ def test_thresholds_are_chosen_per_class_on_validation_and_read_at_inference(sma
     n = len(ClipDataset(small_set, ["train_train_kits", "val_train_kits"], from_kits=["forzee_stereo"]))
     assert f"{n} items of train_train_kits, val_train_kits (forzee_stereo)" in both.stdout
     assert n == len(ClipDataset(small_set, ["train_train_kits", "val_train_kits"])) / 2
+    other = load_model(tmp_path / "released.pt")  # another model: the held-out chooser's thresholds go into it
+    with torch.no_grad():
+        other.transcriber.onset.weight.mul_(0.5)
+    save_model(other, tmp_path / "other.pt")
+    chosen_with = run_module("trainer.thresholds", tmp_path / "other.pt", "--choose-with", tmp_path / "released.pt",
+                             "--data", small_set, "--split", "train_train_kits", "val_train_kits", "--kits",
+                             "forzee_stereo", "--out", tmp_path / "other_tuned.pt")
+    assert chosen_with.returncode == 0 and "chosen with" in chosen_with.stdout, chosen_with.stderr[-2000:]
+    other_tuned = load_model(tmp_path / "other_tuned.pt")
+    assert other_tuned.config.onset_delta == load_model(tmp_path / "held.pt").config.onset_delta
+    assert all(torch.equal(p, q) for p, q in zip(other.state_dict().values(), other_tuned.state_dict().values()))
     mixture = ClipDataset(small_set, "val_train_kits")[0]["mixture"]
     released = detect_onsets(mixture, model)[0]
     assert len(released["KD"]) > 0  # the released threshold finds the kicks;

@@ -9,6 +9,10 @@ going to the value nearest 0.2; a class the items never play keeps 0.2. It print
 each class's F with 0.2 and with its chosen value, and writes the model with the chosen values
 (`ModelConfig.onset_delta`, read by `idm separate`, `make eval` and validation) to `--out`,
 by default over MODEL itself, atomically. Test splits are refused: they only report.
+
+`--choose-with OTHER` chooses with another model's probabilities and writes the values into
+MODEL: a model of the same recipe trained with `--kits` held out (`mix.hold_out`) chooses, on
+kits it never heard, thresholds for MODEL, which heard them.
 """
 
 import argparse
@@ -27,8 +31,8 @@ from idm.peaks import default_peak_params, peak_pick
 from trainer.validation import onset_counts
 
 RELEASED_DELTA = default_peak_params()["delta"]
-DELTAS = tuple(round(0.05 + 0.025 * i, 3) for i in range(15))
-"""The thresholds tried: 0.05 to 0.4 in steps of 0.025."""
+DELTAS = tuple(round(0.025 * (i + 1), 3) for i in range(16))
+"""The thresholds tried: 0.025 to 0.4 in steps of 0.025."""
 
 
 @torch.no_grad()
@@ -88,6 +92,8 @@ def main(argv=None) -> int:
                         help="the validation splits (default: %(default)s)")
     parser.add_argument("--kits", nargs="+", default=[], help="only these kits' items (default: every kit)")
     parser.add_argument("--out", type=Path, help="the model file to write (default: MODEL itself)")
+    parser.add_argument("--choose-with", metavar="OTHER",
+                        help="choose with this model's probabilities (one that never heard --kits), write into MODEL")
     args = parser.parse_args(argv)
     for split in args.split:
         if split.startswith("test"):
@@ -101,18 +107,20 @@ def main(argv=None) -> int:
     out = args.out or Path(args.model)
     try:
         model = load_model(args.model)
+        chooser = load_model(args.choose_with) if args.choose_with else model
         clips = ClipDataset(args.data, args.split, from_kits=args.kits)
     except (CheckpointError, OSError, ValueError) as exc:
         print(f"thresholds: error: {exc}", file=sys.stderr)
         return 1
-    probs = onset_probabilities(model, clips)
+    probs = onset_probabilities(chooser, clips)
     references = [clips[i]["onsets"] for i in range(len(clips))]
     counts = sweep(probs, references)
     chosen = choose(counts)
     released = counts[DELTAS.index(RELEASED_DELTA)]  # classes are picked apart: the sweep holds both
     tuned = counts[[DELTAS.index(d) for d in chosen], np.arange(len(CLASSES))]
     of = f" ({', '.join(args.kits)})" if args.kits else ""
-    print(f"{len(clips)} items of {', '.join(args.split)}{of}, pooled onset F (50 ms):\n"
+    by = f", chosen with {args.choose_with}" if args.choose_with else ""
+    print(f"{len(clips)} items of {', '.join(args.split)}{of}, pooled onset F (50 ms){by}:\n"
           f"{report(released, tuned, chosen)}")
     model.config = ModelConfig.from_dict({**model.config.to_dict(), "onset_delta": chosen})
     try:
