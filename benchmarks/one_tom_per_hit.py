@@ -18,6 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.datasets import ClipDataset  # noqa: E402
+from data.stemgmd import is_test_split  # noqa: E402
 from evaluation.spaces import fold_onsets  # noqa: E402
 from evaluation.transcription import score_onsets  # noqa: E402
 from idm.checkpoint import load_model  # noqa: E402
@@ -63,8 +64,8 @@ def main(argv=None) -> int:
     parser.add_argument("--split", default="val_train_kits", help="a validation split (default: %(default)s)")
     parser.add_argument("--windows", type=int, nargs="+", default=[0, 2, 4], help="windows in frames (0: off)")
     args = parser.parse_args(argv)
-    if args.split.startswith("test"):
-        print(f"error: {args.split} is a test split: rules are chosen on validation splits", file=sys.stderr)
+    if is_test_split(args.split):
+        print(f"error: {args.split} holds test items: rules are chosen on validation splits", file=sys.stderr)
         return 1
     model = load_model(args.model)
     clips = ClipDataset(args.data, args.split)

@@ -60,6 +60,12 @@ def row_splits(row) -> list:
     return [split]
 
 
+def is_test_split(split: str) -> bool:
+    """Whether `split` holds test items, so it may only report: a test split, or an eval_session
+    split (its GMD-test items belong to a test split too: see `row_splits`)."""
+    return split.startswith(("test", "eval_session_"))
+
+
 def kit_group(kit: str, kits: KitTable = STEMGMD_KIT_TABLE) -> str:
     """'train_kits' or 'test_kits' for a kit of the table, '' for any other name."""
     found = kits.get(kit)

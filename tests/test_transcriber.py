@@ -289,7 +289,10 @@ def test_thresholds_are_chosen_per_class_on_validation_and_read_at_inference(sma
     save_model(model, tmp_path / "released.pt")
     refused = run_module("trainer.thresholds", tmp_path / "released.pt", "--data", small_set, "--split",
                          "test_train_kits", "--out", tmp_path / "tuned.pt")
-    assert refused.returncode == 1 and "is a test split" in refused.stderr.splitlines()[-1]
+    assert refused.returncode == 1 and "test_train_kits holds test items" in refused.stderr.splitlines()[-1]
+    refused = run_module("trainer.thresholds", tmp_path / "released.pt", "--data", small_set, "--split",
+                         "val_train_kits", "eval_session_test_kits", "--out", tmp_path / "tuned.pt")
+    assert refused.returncode == 1 and "eval_session_test_kits holds test items" in refused.stderr.splitlines()[-1]
     assert not (tmp_path / "tuned.pt").exists()
     proc = run_module("trainer.thresholds", tmp_path / "released.pt", "--data", small_set, "--out",
                       tmp_path / "tuned.pt")

@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from data.datasets import ClipDataset
+from data.stemgmd import is_test_split
 from idm.checkpoint import CheckpointError, load_model, save_model, sha256_of
 from idm.config import ModelConfig
 from idm.constants import CLASS_NAMES, CLASSES
@@ -96,8 +97,8 @@ def main(argv=None) -> int:
                         help="choose with this model's probabilities (one that never heard --kits), write into MODEL")
     args = parser.parse_args(argv)
     for split in args.split:
-        if split.startswith("test"):
-            print(f"thresholds: error: {split} is a test split: thresholds are chosen on validation splits",
+        if is_test_split(split):
+            print(f"thresholds: error: {split} holds test items: thresholds are chosen on validation splits",
                   file=sys.stderr)
             return 1
     if args.out is None and not Path(args.model).is_file():
