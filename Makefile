@@ -75,8 +75,9 @@ BANK ?= datasets/transcriber_bank
 TRANSCRIBER_RUN ?= runs/transcriber_kits
 TRANSCRIBER_MODEL ?= $(TRANSCRIBER_RUN)/idm-44-recorded-kits.pt
 TRANSCRIBER_TRAIN = $(MAKE) train CONFIG=configs/transcriber_kits.yaml NPROC=$(NPROC)
-transcriber-bank: venv
-	test -f "$(BANK)/bank.txt" || $(BIN)/python -m data.kit_bank "$(BANK)"
+transcriber-bank: $(BANK)/bank.txt
+$(BANK)/bank.txt: configs/recorded_kits.yaml configs/extra_training_kits.yaml | venv
+	$(BIN)/python -m data.kit_bank "$(BANK)" && touch "$@"
 transcriber: transcriber-bank
 	$(KITS_SET)
 	$(TRANSCRIBER_TRAIN) ARGS="data.folder=$(KITS)/data mix.bank=$(BANK) log.out=$(TRANSCRIBER_RUN)/cycle1 $(ARGS)"

@@ -7,7 +7,9 @@ annotated time sounds at that time:
 
 - SF2: FluidSynth renders each needed velocity of a note alone (FluidSynth starts notes on
   64-sample block boundaries, so the render is cut at its first non-zero sample, where the
-  note begins). The kits are bank-0 presets, so they are played on a melodic channel.
+  note begins). Drum-kit soundfonts whose kits are bank-0 presets are played on MIDI channel 1;
+  a General MIDI soundfont, whose bank 0 holds melodic instruments, needs `channel: 10`, the
+  percussion channel (on channel 1 its notes would be piano notes).
 - Hydrogen: the instrument's velocity layer for the velocity (its `min`..`max` range), times
   velocity, layer gain, instrument gain and volume, as Hydrogen's sampler plays it.
 
@@ -62,6 +64,8 @@ class KitSource:
     path: str
     classes: dict
     """{class code: SF2 note (int) or Hydrogen instrument name}; a class without an entry is lacking."""
+    channel: int = 1
+    """MIDI channel (1 to 16) an SF2 kit is played on: 10 for a General MIDI soundfont's drums."""
 
     @property
     def lacks(self) -> tuple:
@@ -80,8 +84,12 @@ def read_kit_list(path) -> list:
         unknown = [c for c in entry.get("classes", {}) if c not in CLASSES]
         if unknown:
             raise KitError(f"{path}: kit {entry['name']}: unknown classes {', '.join(unknown)}")
+        channel = entry.get("channel", 1)
+        if not isinstance(channel, int) or not 1 <= channel <= 16:
+            raise KitError(f"{path}: kit {entry['name']}: channel must be a MIDI channel from 1 to 16, not {channel!r}")
         kits.append(KitSource(entry["name"].lower(), entry["group"], entry.get("package", ""),
-                              entry.get("license", ""), kinds[0], str(entry[kinds[0]]), dict(entry["classes"])))
+                              entry.get("license", ""), kinds[0], str(entry[kinds[0]]), dict(entry["classes"]),
+                              channel))
     if not kits:
         raise KitError(f"{path}: no kits listed")
     return kits
@@ -108,17 +116,20 @@ def attack_and_tail(hit: np.ndarray) -> np.ndarray:
     return hit[max(0, attack - round(PRE_ROLL * SAMPLE_RATE)):end]
 
 
-def render_sf2_note(sf2: str, note: int, velocities, slot_seconds: float = SF2_SLOT_SECONDS) -> dict:
-    """{velocity: mono 44.1 kHz hit} of one SF2 note, rendered alone by FluidSynth at each velocity,
-    `slot_seconds` apart (long enough for the note to ring out)."""
+def render_sf2_note(sf2: str, note: int, velocities, slot_seconds: float = SF2_SLOT_SECONDS,
+                    channel: int = 1) -> dict:
+    """{velocity: mono 44.1 kHz hit} of one SF2 note on MIDI `channel` (1 to 16), rendered alone by
+    FluidSynth at each velocity, `slot_seconds` apart (long enough for the note to ring out)."""
     if shutil.which("fluidsynth") is None:
         raise KitError(f"{sf2}: rendering a soundfont needs FluidSynth (Debian: apt-get install fluidsynth)")
     velocities = sorted(set(int(v) for v in velocities))
     beat_us, ticks = 500_000, 480
     slot = int(np.ceil(slot_seconds * 2)) * ticks  # whole beats a slot: two beats a second
-    events = [(0, 0, bytes([0xB0, 0, 0])), (0, 0, bytes([0xC0, 0]))]  # bank 0, program 0, channel 1
+    ch = channel - 1
+    events = [(0, 0, bytes([0xB0 | ch, 0, 0])), (0, 0, bytes([0xC0 | ch, 0]))]  # bank 0, program 0
     for i, v in enumerate(velocities):
-        events += [(i * slot, 2, bytes([0x90, note, v])), (i * slot + slot - ticks // 4, 1, bytes([0x80, note, 0]))]
+        events += [(i * slot, 2, bytes([0x90 | ch, note, v])),
+                   (i * slot + slot - ticks // 4, 1, bytes([0x80 | ch, note, 0]))]
     with tempfile.TemporaryDirectory() as tmp:
         midi, wav = Path(tmp) / "hits.mid", Path(tmp) / "hits.wav"
         midi.write_bytes(smf_bytes(events, [(0, beat_us)], "hits", ticks))
@@ -191,10 +202,10 @@ class KitSounds:
             if not Path(source.path).is_file():
                 raise KitError(f"{source.name}: no soundfont {source.path} (apt-get install {source.package})")
             for code, note in source.classes.items():
-                loudest = render_sf2_note(source.path, int(note), [127])
+                loudest = render_sf2_note(source.path, int(note), [127], channel=source.channel)
                 ring = len(loudest[127]) / SAMPLE_RATE + 0.5  # softer hits ring no longer than the loudest
-                self._hits[code] = {**render_sf2_note(source.path, int(note), set(velocities.get(code, ())), ring),
-                                    **loudest}
+                self._hits[code] = {**render_sf2_note(source.path, int(note), set(velocities.get(code, ())), ring,
+                                                      source.channel), **loudest}
         else:
             instruments = hydrogen_instruments(source.path)
             for code, name in source.classes.items():

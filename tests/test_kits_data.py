@@ -16,7 +16,7 @@ from data.datasets import ClipDataset
 from data.kit_table import STEMGMD_KIT_TABLE, Kit, KitTable, find_kit_table, read_kit_table
 from data.kits_data import STEMGMD_FOLDER, attack_lags, build, plan_performances
 from data.manifest import read_manifest
-from data.recorded_kits import Layer, hydrogen_layer, read_kit_list
+from data.recorded_kits import KitError, Layer, hydrogen_layer, read_kit_list, render_sf2_note
 from data.stemgmd import ADAPTATION_SPLITS
 from evaluation.transcription import pooled_onset_f
 from idm.checkpoint import load_model, sha256_of
@@ -24,6 +24,7 @@ from idm.constants import CLASSES, GMD_PITCH_TO_CLASS, SAMPLE_RATE, TRAIN_KITS
 from trainer.config import load_config, with_data_kits
 
 KIT_LIST = REPO / "configs" / "recorded_kits.yaml"
+EXTRA_KIT_LIST = REPO / "configs" / "extra_training_kits.yaml"
 PACKAGES = ("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", "/usr/share/hydrogen/data/drumkits/ForzeeStereo")
 needs_kits = pytest.mark.skipif(not all(Path(p).exists() for p in PACKAGES) or shutil.which("fluidsynth") is None,
                                 reason="needs fluidsynth, avldrums.lv2-soundfont and hydrogen-drumkits "
@@ -79,6 +80,36 @@ def test_hydrogen_layer_choice():
     layers = [Layer(0.0, 0.3, 1.0, "soft"), Layer(0.25, 0.6, 1.0, "mid"), Layer(0.8, 1.0, 1.0, "hard")]
     assert [hydrogen_layer(layers, v).path for v in (1, 35, 40, 76, 100, 127)] == \
         ["soft", "soft", "mid", "mid", "hard", "hard"]  # overlaps: the first; gaps: the nearest
+
+
+def spectral_centroid(hit: np.ndarray) -> float:
+    """Hz: the magnitude-weighted mean frequency of the hit's first 8192 samples."""
+    head = hit[:8192] * np.hanning(min(len(hit), 8192))
+    magnitude = np.abs(np.fft.rfft(head))
+    return float(np.sum(np.fft.rfftfreq(len(head), 1 / SAMPLE_RATE) * magnitude) / np.sum(magnitude))
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/TimGM6mb.sf2").is_file(),
+                    reason="needs fluidsynth and timgm6mb-soundfont (apt-get install; .ci/run installs them)")
+def test_a_general_midi_soundfont_plays_its_drums_on_channel_10():
+    (gm,) = read_kit_list(EXTRA_KIT_LIST)
+    assert gm.name == "timgm6mb" and gm.channel == 10
+    kick, hat, open_hat = (render_sf2_note(gm.path, gm.classes[c], [100], 3.0, gm.channel)[100]
+                           for c in ("KD", "HH_CHH", "HH_OHH"))
+    assert spectral_centroid(kick) < 1500 and spectral_centroid(hat) > 6000 and spectral_centroid(open_hat) > 2500
+    assert len(hat) < 0.2 * SAMPLE_RATE < len(open_hat)  # closed: short; open: rings
+    piano = render_sf2_note(gm.path, gm.classes["HH_CHH"], [100], 3.0, channel=1)[100]
+    assert spectral_centroid(piano) < 1500 and len(piano) > SAMPLE_RATE  # channel 1: a piano's F#2
+
+
+def test_a_kit_list_channel_must_be_a_midi_channel(tmp_path):
+    for bad in ("0", "17", "ten"):
+        listed = tmp_path / f"kits_{bad}.yaml"
+        listed.write_text(f"kits:\n  - name: gm\n    sf2: /x.sf2\n    group: train\n    channel: {bad}\n"
+                          f"    classes: {{KD: 36}}\n")
+        with pytest.raises(KitError, match="kit gm: channel must be a MIDI channel from 1 to 16"):
+            read_kit_list(listed)
+    assert read_kit_list(KIT_LIST)[0].channel == 1  # unless listed: channel 1, as drum-kit soundfonts play
 
 
 def test_performances_play_every_class_in_every_split():
