@@ -12,7 +12,8 @@
    without a mid tom gets one made from its high tom tuned down or its low tom tuned up (2 to 5
    semitones), and the set is retuned together (at most `tom_pitch` semitones). Every other
    class is pitch-shifted (resampled, at most `pitch` semitones); every class is equalised (low
-   shelf, peak and high shelf, at most `eq_db`) and given a level (`class_gain_db`).
+   shelf, peak and high shelf, at most `eq_db`) and given a level (`class_gain_db`). With
+   probability `hat_pair` the open hi-hat is the closed one's kit's, shifted and equalised alike.
 3. **The hits** placed at their notes as `make kits-data` places them: the kit's recorded hit of
    the nearest velocity layer, scaled to the note's velocity, attack on the annotated time.
 4. **Recording conditions** on the mixture: a synthetic room (exponentially decaying noise,
@@ -52,6 +53,9 @@ class MixConfig:
     """Open hi-hats on a random share, up to this, of the hi-hat "and"s (at least the style's own)."""
     swap: float = 0.5
     """Chance that a class (the toms: the tom set) sounds from another kit than the crop's base kit."""
+    hat_pair: float = 0.0
+    """Chance that the open hi-hat is the closed one's kit's, with its pitch shift and equaliser (one
+    hi-hat, open and closed), so that the ring, not each one's timbre, tells them apart."""
     derived_mid_tom: float = 0.3
     """Chance that a tom set with its own mid tom gets a made one instead (as kits without one do)."""
     pitch: float = 2.0
@@ -221,10 +225,14 @@ class MixedCropDataset(Dataset):
             kit["TT_LMT"] = (toms, "TT_HMT", shift - rng.uniform(2, 5))
         else:
             kit["TT_LMT"] = (toms, "TT_HFT", shift + rng.uniform(2, 5))
+        paired = s.hat_pair > 0 and rng.random() < s.hat_pair and "HH_OHH" in bank.hits[kit["HH_CHH"][0]]
+        if paired:
+            kit["HH_OHH"] = (kit["HH_CHH"][0], "HH_OHH", kit["HH_CHH"][2])
         for code in CLASSES:
             name, played, semitones = kit[code]
             gain = 10 ** (rng.uniform(*s.class_gain_db) / 20)
-            kit[code] = (name, played, semitones, random_eq(rng, s.eq_db), gain)
+            eq = kit["HH_CHH"][3] if paired and code == "HH_OHH" else random_eq(rng, s.eq_db)  # CHH comes first
+            kit[code] = (name, played, semitones, eq, gain)
         return kit
 
     def render(self, kit: dict, notes: list, start: float) -> np.ndarray:

@@ -164,6 +164,19 @@ def test_the_tom_set_is_tuned_together_within_tom_pitch_and_the_rest_within_pitc
     assert max(floor_shifts) > 4.0 and min(floor_shifts) < -4.0
 
 
+def test_hat_pairs_play_one_hi_hat_open_and_closed(bank):
+    def hats(hat_pair):
+        crops = MixedCropDataset(bank, seconds=6.0, seed=0, size=1, settings=MixConfig(hat_pair=hat_pair))
+        rng = np.random.default_rng(2)
+        return [(kit["HH_CHH"], kit["HH_OHH"]) for kit in (crops.virtual_kit(rng) for _ in range(100))]
+
+    for closed, opened in hats(1.0):
+        assert opened[:3] == (closed[0], "HH_OHH", closed[2]) and np.array_equal(opened[3], closed[3])
+    apart = hats(0.0)
+    assert sum(closed[0] != opened[0] for closed, opened in apart) > 20  # unpaired: often two kits' hats
+    assert all(closed[2] != opened[2] and not np.array_equal(closed[3], opened[3]) for closed, opened in apart)
+
+
 def test_pitch_shift_retunes_a_sine_by_an_octave():
     t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     shifted = pitch_shift(np.sin(2 * np.pi * 440 * t).astype(np.float32), 12.0)
