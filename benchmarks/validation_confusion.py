@@ -14,16 +14,15 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.datasets import ClipDataset  # noqa: E402
 from data.stemgmd import is_test_split  # noqa: E402
 from evaluation.confusion import COLUMNS, ROWS, confusion_counts  # noqa: E402
-from idm.checkpoint import load_model  # noqa: E402
-from idm.constants import CLASSES, FRAME_RATE  # noqa: E402
+from idm.checkpoint import CheckpointError, load_model  # noqa: E402
+from idm.constants import CLASSES  # noqa: E402
 from idm.peaks import model_peak_params, peak_pick  # noqa: E402
+from idm.separate import onset_times  # noqa: E402
 from trainer.thresholds import onset_probabilities  # noqa: E402
 
 
@@ -41,14 +40,13 @@ def main(argv=None) -> int:
     try:
         model = load_model(args.model)
         clips = ClipDataset(args.data, args.split, from_kits=args.kits)
-    except (OSError, ValueError) as exc:
+    except (CheckpointError, OSError, ValueError) as exc:
         print(f"validation_confusion: error: {exc}", file=sys.stderr)
         return 1
     params = model_peak_params(model.config)
     counts = 0
     for i, probs in enumerate(onset_probabilities(model, clips)):
-        picked = peak_pick(probs, **params).numpy()
-        estimate = {code: np.flatnonzero(picked[k]) / FRAME_RATE for k, code in enumerate(CLASSES)}
+        estimate = onset_times(peak_pick(probs, **params)[None])[0]
         reference = dict(zip(CLASSES, clips[i]["onsets"]))
         counts = counts + confusion_counts(reference, estimate)
     print(f"{args.model} on {len(clips)} items of {', '.join(args.split)} ({', '.join(args.kits)}), "

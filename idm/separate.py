@@ -112,7 +112,7 @@ def listed_kits(kits) -> str:
     return ", ".join(f"{name} ({i})" for i, name in enumerate(kits))
 
 
-def _onset_times(grid: torch.Tensor) -> list:
+def onset_times(grid: torch.Tensor) -> list:
     """Per item of a picked onset grid (B, K, M): {class code: onset times in seconds}."""
     grid = grid.cpu().numpy()
     return [{c: np.flatnonzero(grid[i, k]) / FRAME_RATE for k, c in enumerate(CLASSES)} for i in range(len(grid))]
@@ -124,7 +124,7 @@ def detect_onsets(audio, model: InverseDrumMachine, device=None, notes=None) -> 
     per item, {class code: onset times in seconds}, as `transcribe` finds them."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     x = _as_batch(audio, notes).to(device)
-    return _onset_times(peak_pick(torch.sigmoid(model.to(device).analyse(x).onset_logits),
+    return onset_times(peak_pick(torch.sigmoid(model.to(device).analyse(x).onset_logits),
                                    **model_peak_params(model.config)))
 
 
@@ -156,7 +156,7 @@ def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, dev
     samples, layers = model.one_shots(analysis.kit_probs, noise.repeat(b, 1, 1)), None
     if given:
         samples, layers = replace_one_shots(samples, given)
-    onset_list, velocity_list = _onset_times(grid), []
+    onset_list, velocity_list = onset_times(grid), []
     grid_cpu, vel_cpu = grid.cpu().numpy(), analysis.velocity.cpu().numpy()
     for i in range(b):
         frames = [np.flatnonzero(grid_cpu[i, k]) for k in range(len(CLASSES))]
