@@ -248,8 +248,9 @@ def system_identity(name: str, nmfd_templates=None, one_shots=None) -> dict:
     file's hash, the one-shot files, the released LarsNet files (or their absence)."""
     kind, model, variant = parse_system(name)
     identity = {"name": name}
-    if kind == "idm" and model not in PRETRAINED:
-        identity["checkpoint_sha256"] = sha256_of(resolve_checkpoint(model))
+    if kind == "idm":  # a named model's weights are its registry sha256: a new release re-evaluates it
+        identity["checkpoint_sha256"] = (PRETRAINED[model]["sha256"] if model in PRETRAINED
+                                         else sha256_of(resolve_checkpoint(model)))
     if kind == "idm" and "gt-one-shots" in (variant or "").split("+"):
         files = sorted(p for p in Path(one_shots).rglob("*") if p.is_file()) if one_shots else None
         identity["one_shots"] = _files_identity(files) if files is not None else None

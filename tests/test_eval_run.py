@@ -167,3 +167,21 @@ def test_given_one_shots_variants_read_each_kits_folder(stemgmd_data, tmp_path):
     evaluate(stemgmd_data[0], "eval_session_train_kits", systems[1:2], tmp_path / "a", progress=False,
              one_shots=tmp_path / "one_shots", notes=notes.append)
     assert any("one-shots changed" in line and "re-evaluating 1 tracks" in line for line in notes), notes
+
+
+def test_a_named_models_new_weights_drop_its_cached_results(tmp_path, monkeypatch):
+    """A model known by name is cached under its registry sha256: a new release of its weights under
+    the same name re-evaluates it instead of reporting the old weights' scores."""
+    from evaluation.run import _check_system_cache
+    from idm.checkpoint import PRETRAINED
+    name, notes = "idm-44-recorded-kits+gt-onsets", []
+    _check_system_cache(tmp_path, name, None, None, notes.append)
+    track = tmp_path / "cache" / name / "drummer1" / "track.json"
+    track.parent.mkdir(parents=True)
+    track.write_text("{}")
+    _check_system_cache(tmp_path, name, None, None, notes.append)
+    assert track.is_file() and notes == []
+    monkeypatch.setitem(PRETRAINED["idm-44-recorded-kits"], "sha256", "0" * 64)
+    _check_system_cache(tmp_path, name, None, None, notes.append)
+    assert not track.is_file() and len(notes) == 1 and "re-evaluating 1 tracks" in notes[0], notes
+    assert '"checkpoint_sha256": "' + "0" * 64 in (tmp_path / "cache" / name / "system.json").read_text()
