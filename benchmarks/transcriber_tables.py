@@ -6,7 +6,9 @@ RESULTS (default results/transcriber) holds one `make eval` folder per condition
 compressed). Prints, as Markdown: pooled onset F per class (9 classes; clean also with the
 per-track mean and its 95% bootstrap interval) and the mean of the nine per system and condition;
 then masked SI-SDR in the 5 groups (mean [95% bootstrap interval]), with the `+gt-onsets`
-variants of the clean condition.
+variants of the clean condition. `--doc FILE` also writes every table of every condition (each
+`summary.md`, its headings one level down, and `confusion.csv`) as one page, FILE (as
+docs/transcriber_results.md).
 """
 
 import argparse
@@ -72,11 +74,36 @@ def separation_table(results: Path, systems, metric: str = "si_sdr") -> list:
     return lines
 
 
+DOC_INTRO = ("# Transcription trained on recorded kits: every table\n\n`make transcriber-results` on the 24 tracks "
+             "of `test_test_kits` of the default `make kits-data` (the two recorded test kits), {machine}. Mean "
+             "[95% bootstrap interval] over tracks. See [transcriber.md](transcriber.md) and the README's "
+             "\"Transcription trained on recorded kits\".\n")
+
+
+def results_page(results: Path, machine: str) -> str:
+    """Every condition's `summary.md` (headings one level down) and confusion counts, as one page."""
+    parts = [DOC_INTRO.format(machine=machine)]
+    for condition in CONDITIONS:
+        folder = results / condition
+        if not folder.is_dir():
+            continue
+        summary = (folder / "summary.md").read_text().split("\n", 1)[1]  # without its "# Evaluation" title
+        summary = "\n".join("#" + line if line.startswith("#") else line for line in summary.splitlines())
+        confusion = (folder / "confusion.csv").read_text().strip()
+        parts.append(f"## Condition: {condition}\n{summary}\n\n### Confusion counts ({condition})\n\n"
+                     f"```\n{confusion}\n```\n")
+    return "\n".join(parts)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="?", default="results/transcriber", type=Path)
     parser.add_argument("--systems", nargs="+", default=["idm-44-train-kits", "idm-44-recorded-kits"])
+    parser.add_argument("--doc", type=Path, help="also write every table of every condition to this Markdown file")
+    parser.add_argument("--machine", default="2 Intel Xeon cores (AVX-512)", help="the machine, for --doc's intro")
     args = parser.parse_args(argv)
+    if args.doc:
+        args.doc.write_text(results_page(args.results, args.machine))
     print("Onset F (50 ms), pooled over the tracks; clean also per-track mean [95% bootstrap interval]:\n")
     print("\n".join(onset_table(args.results, args.systems)))
     print("\n5 groups, masked SI-SDR in dB (mean [95% bootstrap interval]):\n")
