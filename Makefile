@@ -75,9 +75,10 @@ BANK ?= datasets/transcriber_bank
 TRANSCRIBER_RUN ?= runs/transcriber_kits
 TRANSCRIBER_MODEL ?= $(TRANSCRIBER_RUN)/idm-44-recorded-kits.pt
 TRANSCRIBER_TRAIN = $(MAKE) train CONFIG=configs/transcriber_kits.yaml NPROC=$(NPROC)
+BANK_LISTS ?= configs/recorded_kits.yaml configs/extra_training_kits.yaml
 transcriber-bank: $(BANK)/bank.txt
-$(BANK)/bank.txt: configs/recorded_kits.yaml configs/extra_training_kits.yaml | venv
-	$(BIN)/python -m data.kit_bank "$(BANK)" && touch "$@"
+$(BANK)/bank.txt: $(BANK_LISTS) | venv
+	$(BIN)/python -m data.kit_bank "$(BANK)" --kits $(BANK_LISTS) && touch "$@"
 transcriber: transcriber-bank
 	$(KITS_SET)
 	$(TRANSCRIBER_TRAIN) ARGS="data.folder=$(KITS)/data mix.bank=$(BANK) log.out=$(TRANSCRIBER_RUN)/cycle1 $(ARGS)"

@@ -3,7 +3,8 @@
     python -m data.kit_bank datasets/transcriber_bank
 
 Loads every kit of the training group of the kit lists (by default `configs/recorded_kits.yaml`
-and `configs/extra_training_kits.yaml`: the four recorded training kits and TimGM6mb) the way
+and `configs/extra_training_kits.yaml`: the four recorded training kits and TimGM6mb; add
+`configs/articulation_kits.yaml` for other strokes of their drums) the way
 `make kits-data` plays them (`data.recorded_kits.KitSounds`), and writes
 `OUT/<kit>/velocity_<v>/<stem>.wav` for each velocity of `BANK_VELOCITIES` and each class the kit
 has, then `OUT/bank.txt` (the kits, their packages and licences) last, so a bank with that file is
@@ -62,10 +63,16 @@ def hit_measures(shot: np.ndarray) -> tuple:
     return len(shot) / SAMPLE_RATE, ring, centroid
 
 
+def recorded_kit(name: str) -> str:
+    """The recorded kit a bank kit plays: `avl_black_pearl` for itself and for `avl_black_pearl+strokes`
+    (other strokes of its drums, `configs/articulation_kits.yaml`)."""
+    return name.split("+")[0]
+
+
 class KitBank:
     """A bank folder in memory: `hits[kit][code]` is a list of (velocity, one-shot float32 array),
-    quietest first; a class a kit lacks has no entry. The kits named in `leave_out` are not loaded
-    (a kit held out of training, to validate on as an unseen kit)."""
+    quietest first; a class a kit lacks has no entry. The recorded kits named in `leave_out` are not
+    loaded, with their other strokes (a kit held out of training, to validate on as an unseen kit)."""
 
     def __init__(self, folder, leave_out=()):
         folder = Path(folder)
@@ -84,11 +91,12 @@ class KitBank:
                 self.hits[kit.name] = classes
         if not self.hits:
             raise ValueError(f"{folder}: no kits in the bank (make it with python -m data.kit_bank {folder})")
-        unknown = sorted(set(leave_out) - set(self.hits))
+        recorded = sorted({recorded_kit(name) for name in self.hits})
+        unknown = sorted(set(leave_out) - set(recorded))
         if unknown:
             raise ValueError(f"{folder}: no kit {', '.join(unknown)} in the bank to leave out "
-                             f"(it has {', '.join(sorted(self.hits))})")
-        for name in leave_out:
+                             f"(it has {', '.join(recorded)})")
+        for name in [n for n in self.hits if recorded_kit(n) in leave_out]:
             del self.hits[name]
         if not self.hits:
             raise ValueError(f"{folder}: every kit of the bank is left out")

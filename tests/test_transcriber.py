@@ -1,6 +1,7 @@
 """The transcriber's pieces: the kit bank, crops mixed on the fly, the transcription objective and
 task (resumed bit for bit), recording conditions and the confusion table."""
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import REPO, run_module
 from data.datasets import ClipDataset
-from data.kit_bank import BANK_LIST, BANK_VELOCITIES, KitBank, build_bank
+from data.kit_bank import BANK_LIST, BANK_VELOCITIES, KitBank, build_bank, hit_measures
 from data.kits_data import attack_lags
 from data.kits_data import build as build_kits
 from data.mixing import TOMS, MixConfig, MixedCropDataset, compressor_gain, pitch_shift, room_response
@@ -28,6 +29,8 @@ from trainer.transcription_objective import transcription_loss
 from trainer.validation import validation_set
 
 HYDROGEN = Path("/usr/share/hydrogen/data/drumkits")
+SOUNDFONTS = ("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", "/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2",
+              "/usr/share/sounds/sf2/TimGM6mb.sf2")
 needs_hydrogen = pytest.mark.skipif(not (HYDROGEN / "ForzeeStereo").is_dir() or not (HYDROGEN / "BJA_Pacific").is_dir(),
                                     reason="needs hydrogen-drumkits (apt-get install; .ci/run installs it)")
 TWO_KITS = """kits:
@@ -149,6 +152,34 @@ def test_a_held_out_kit_is_never_mixed(bank):
         KitBank(bank, leave_out=["nope"])
     with pytest.raises(ValueError, match="every kit of the bank is left out"):
         KitBank(bank, leave_out=["bja_pacific", "forzee_stereo"])
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or not all(Path(p).exists() for p in SOUNDFONTS)
+                    or not (HYDROGEN / "ForzeeStereo").is_dir(),
+                    reason="needs fluidsynth, avldrums.lv2-soundfont, timgm6mb-soundfont and hydrogen-drumkits "
+                           "(apt-get install; .ci/run installs them)")
+def test_other_strokes_of_the_kits_sound_as_their_class_and_are_held_out_with_their_kit(kit_list, tmp_path):
+    """configs/articulation_kits.yaml: every stroke it names sounds (a kit bank is built from it), its
+    open hi-hats ring longer than the closed ones, crops mix from its partial kits, and holding a
+    recorded kit out holds out its strokes."""
+    strokes = REPO / "configs" / "articulation_kits.yaml"
+    names = build_bank(tmp_path, [kit_list, strokes], say=lambda _: None)
+    assert names == ["bja_pacific", "forzee_stereo", "avl_black_pearl+strokes", "avl_red_zeppelin+strokes",
+                     "bja_pacific+strokes", "forzee_stereo+strokes", "timgm6mb+strokes"]
+    bank = KitBank(tmp_path)
+    closed = [hit_measures(dict(bank.hits[k]["HH_CHH"])[96])[1] for k in bank.kits_with("HH_CHH")]
+    opened = [hit_measures(dict(bank.hits[k]["HH_OHH"])[96])[1] for k in bank.kits_with("HH_OHH")]
+    assert len(opened) == 6 and max(closed) < min(opened), (closed, opened)
+    assert "KD" not in bank.hits["timgm6mb+strokes"] and len(bank.hits["timgm6mb+strokes"]["TT_LMT"]) == 8
+    kept = KitBank(tmp_path, leave_out=["forzee_stereo"])
+    assert kept.kits == sorted(set(names) - {"forzee_stereo", "forzee_stereo+strokes"})
+    crops = MixedCropDataset(kept, seconds=2.0, seed=0, size=8)
+    for i in range(8):  # a partial base kit takes the classes it lacks (the kick) from the full kits
+        crop = crops[(0, i)]
+        assert torch.isfinite(crop["mixture"]).all() and float(crop["mixture"].abs().max()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"no kit forzee_stereo\+strokes in the bank to leave out \(it has "
+                                         r"avl_black_pearl, avl_red_zeppelin, bja_pacific, forzee_stereo, timgm6mb\)"):
+        KitBank(tmp_path, leave_out=["forzee_stereo+strokes"])
 
 
 def test_the_tom_set_is_tuned_together_within_tom_pitch_and_the_rest_within_pitch(bank):
