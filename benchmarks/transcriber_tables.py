@@ -23,6 +23,13 @@ from evaluation.spaces import stem_names  # noqa: E402
 CONDITIONS = ("clean", "room", "compressed")
 
 
+def condition_folders(results: Path):
+    """(condition, its `make eval` folder) for each condition that RESULTS holds, in `CONDITIONS` order."""
+    for condition in CONDITIONS:
+        if (results / condition).is_dir():
+            yield condition, results / condition
+
+
 def read_rows(path: Path) -> list:
     if not path.is_file():
         raise SystemExit(f"{path}: not found; run make transcriber-results first")
@@ -34,10 +41,7 @@ def onset_table(results: Path, systems) -> list:
     """Markdown lines: pooled onset F per class, one row per system and condition."""
     names = stem_names(9)
     lines = ["| system | " + " | ".join(names) + " | mean of 9 |", "|" + " --- |" * (len(names) + 2)]
-    for condition in CONDITIONS:
-        folder = results / condition
-        if not folder.is_dir():
-            continue
+    for condition, folder in condition_folders(results):
         rows = {(r["system"], r["stem"]): r for r in read_rows(folder / "onsets_summary.csv") if r["space"] == "9"}
         for system in systems:
             cells, pooled = [], []
@@ -58,10 +62,7 @@ def separation_table(results: Path, systems, metric: str = "si_sdr") -> list:
     """Markdown lines: masked `metric` in the 5 groups, mean [95% interval], per system and condition."""
     names = stem_names(5)
     lines = ["| system | " + " | ".join(names) + " |", "|" + " --- |" * (len(names) + 1)]
-    for condition in CONDITIONS:
-        folder = results / condition
-        if not folder.is_dir():
-            continue
+    for condition, folder in condition_folders(results):
         rows = {(r["system"], r["stem"]): r for r in read_rows(folder / "summary.csv")
                 if (r["space"], r["output"], r["metric"]) == ("5", "masked", metric)}
         variants = [s + v for v in ("", "+gt-onsets") for s in systems]
@@ -83,10 +84,7 @@ DOC_INTRO = ("# Transcription trained on recorded kits: every table\n\n`make tra
 def results_page(results: Path, machine: str) -> str:
     """Every condition's `summary.md` (headings one level down) and confusion counts, as one page."""
     parts = [DOC_INTRO.format(machine=machine)]
-    for condition in CONDITIONS:
-        folder = results / condition
-        if not folder.is_dir():
-            continue
+    for condition, folder in condition_folders(results):
         summary = (folder / "summary.md").read_text().split("\n", 1)[1]  # without its "# Evaluation" title
         summary = "\n".join("#" + line if line.startswith("#") else line for line in summary.splitlines())
         confusion = (folder / "confusion.csv").read_text().strip()
