@@ -24,6 +24,9 @@ class ModelConfig:
     one_shot_length: int = SAMPLE_RATE
     envelope_scale: float = 20.0
     gain_hidden: int = 8
+    onset_context: int = 0
+    """Width of the track context (`idm.encoder.TrackContext`) added to the onset logits; 0 (the
+    released model): none."""
     onset_delta: tuple = ()
     """Peak-picking threshold `delta` per class, in `CLASSES` order (chosen on a validation split:
     `python -m trainer.thresholds`); empty: the released 0.2 for every class."""
@@ -39,6 +42,8 @@ class ModelConfig:
             raise ValueError(f"kit_names lists {len(self.kit_names)} kits, n_kits is {self.n_kits}")
         if len(set(self.kit_names)) != len(self.kit_names):
             raise ValueError(f"kit_names lists a kit twice: {', '.join(self.kit_names)}")
+        if self.onset_context < 0:
+            raise ValueError(f"onset_context {self.onset_context}: a width, 0 for none")
         if len(self.encoder_dims) != len(self.encoder_depths):
             raise ValueError("encoder_dims and encoder_depths must have the same length")
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .constants import HOP_LENGTH
-from .encoder import Encoder, KitClassifier, TranscriptionHead, added_frames
+from .encoder import Encoder, KitClassifier, TrackContext, TranscriptionHead, added_frames
 from .fast_synth import MIN_CHANNELS, fast_one_shots
 from .sequencer import TrackGains, sequence
 from .synth import OneShotSynth, batch_peak
@@ -61,11 +61,15 @@ class InverseDrumMachine(nn.Module):
         self.transcriber = TranscriptionHead(dim, config.n_classes, config.head_kernel)
         self.synth = OneShotSynth(config)
         self.track_gains = TrackGains(dim, config.gain_hidden, config.n_classes)
+        if config.onset_context:
+            self.context = TrackContext(dim, config.n_classes, config.onset_context)
 
     def analyse(self, audio: torch.Tensor) -> Analysis:
         """Mixtures (B, T) -> onset logits, velocities, kit logits/probabilities and track gains."""
         features = self.encoder(encoder_input(audio, self.config.n_fft))
         onset_logits, velocity = self.transcriber(features)
+        if self.config.onset_context:
+            onset_logits = onset_logits + self.context(features)
         kit_logits = self.kit_classifier(features)
         gains = self.track_gains(features.mean(1))
         return Analysis(onset_logits, velocity, kit_logits, torch.softmax(kit_logits, -1), gains)

@@ -24,6 +24,7 @@ from idm.config import ModelConfig
 from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE
 from idm.separate import detect_onsets
 from trainer.config import DataConfig
+from trainer.finetune import with_track_context
 from trainer.thresholds import DELTAS
 from trainer.transcription_objective import transcription_loss
 from trainer.validation import validation_set
@@ -304,6 +305,34 @@ def test_transcription_task_trains_the_analysis_resumes_bit_for_bit_and_logs_ons
     tags = events.Tags()["scalars"]
     assert {f"val/onset_f/{c}" for c in CLASSES} <= set(tags) and "train/onset_bce" in tags
     assert "clip0/onsets" in events.Tags()["images"]
+
+
+def test_a_track_context_is_added_without_changing_the_onsets_and_pools_the_whole_track(model):
+    grown = with_track_context(model, 16).eval()
+    assert {name.split(".")[0] for name in set(grown.state_dict()) - set(model.state_dict())} == {"context"}
+    x = torch.randn(1, 3 * SAMPLE_RATE) * 0.1
+    with torch.no_grad():
+        assert torch.equal(grown.analyse(x).onset_logits, model.eval().analyse(x).onset_logits)
+        torch.nn.init.normal_(grown.context.out.weight)
+        features = grown.encoder(x)
+        offsets = grown.context(features)
+        later = features.clone()
+        later[:, -50:] += torch.randn(50, later.shape[-1])  # the track's end changes what every frame hears
+        assert (grown.context(later)[..., :50] - offsets[..., :50]).abs().min() > 0
+
+
+@needs_hydrogen
+def test_a_model_gains_a_track_context_in_training_and_keeps_it(small_set, bank, tmp_path):
+    run = train(tmp_path / "run", small_set, bank, "model.onset_context=16")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "training analysis (84170 of 546523 values)" in run.stderr
+    exported = tmp_path / "context.pt"
+    proc = run_module("trainer.export", tmp_path / "run" / "checkpoints" / "last.pt", exported)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trained = load_model(exported)
+    assert trained.config.onset_context == 16 and trained.context.out.weight.abs().sum() > 0
+    again = train(tmp_path / "again", small_set, bank, f"train.init={exported}")
+    assert again.returncode != 0 and "model.onset_context 0 != 16" in again.stderr
 
 
 @needs_hydrogen

@@ -8,6 +8,8 @@ The model keeps its own kits and gains the training split's kits it does not kno
 import torch
 
 from data.datasets import ClipDataset
+from dataclasses import replace
+
 from idm.checkpoint import CheckpointError, load_model
 from idm.model import InverseDrumMachine
 from idm.new_kits import with_new_kits
@@ -22,6 +24,8 @@ TRAINABLE = {
 }
 """`train.trainable` -> which parameters (by name) train."""
 _KIT_KEYS = ("n_kits", "kit_names")
+_ADDED_KEYS = ("onset_context",)
+"""Model keys that add a module the init model may lack: it starts untrained (`with_track_context`)."""
 LIKE_ITEMS = 8
 """Training items of a new kit the classifier listens to, to choose the known kit it starts as."""
 
@@ -36,14 +40,26 @@ def initial_model(config: Config, kits) -> tuple:
     except CheckpointError as exc:
         raise ConfigError(f"train.init: {exc}") from None
     theirs, ours = model.config.to_dict(), config.model.to_dict()
-    differ = [k for k in ours if k not in _KIT_KEYS and ours[k] != theirs[k]]
+    differ = [k for k in ours if k not in _KIT_KEYS and ours[k] != theirs[k]
+              and not (k in _ADDED_KEYS and not theirs[k])]
     if differ:
         raise ConfigError(f"train.init: {config.train.init} is not the model section's architecture ("
                           + ", ".join(f"model.{k} {ours[k]} != {theirs[k]}" for k in differ)
                           + "): leave the model section out for the released model, or copy the run's")
+    if config.model.onset_context != model.config.onset_context:
+        model = with_track_context(model, config.model.onset_context)
     new = [k.lower() for k in kits if k.lower() not in model.config.kits]
     like = closest_known_kits(model, config.data, new) if new else {}
     return with_new_kits(model, new, like).train(), like
+
+
+def with_track_context(model: InverseDrumMachine, width: int) -> InverseDrumMachine:
+    """`model` with a new track context of `width` (`idm.encoder.TrackContext`), every other
+    tensor kept: its onsets are unchanged until the context trains (its last layer starts at 0)."""
+    grown = InverseDrumMachine(replace(model.config, onset_context=width))
+    missing, unused = grown.load_state_dict(model.state_dict(), strict=False)
+    assert not unused and all(name.startswith("context.") for name in missing), (missing, unused)
+    return grown
 
 
 @torch.no_grad()
