@@ -1,6 +1,6 @@
 """Cost per crop of the transcription task's step against IDM's full step, in one run.
 
-    python benchmarks/transcription_cost.py [--batch 8] [--full-batch 1] [--runs 5] [--json OUT]
+    python benchmarks/transcription_cost.py [--batch 8] [--full-batch 1] [--runs 5] [--context 32] [--json OUT]
 
 Both start from the released model on synthetic 6 s crops (noise mixtures, 2% of the frames with
 onsets: speed does not depend on the audio), forward and backward plus Adam, on the CPU:
@@ -8,7 +8,9 @@ onsets: speed does not depend on the audio), forward and backward plus Adam, on 
 - transcription (`task: transcription`): the frozen teacher's analysis (no gradient), the
   student's analysis, the transcription objective, backward over the analysis parameters;
 - full (`task: idm`, the paper's step): the teacher-forced forward through the synthesiser (its
-  CPU training path), sequencer and mix, the IDM objective, backward over every parameter.
+  CPU training path), sequencer and mix, the IDM objective, backward over every parameter;
+- with `--context WIDTH`, also the transcription step of a student with a track context
+  (`model.onset_context`, `idm.encoder.TrackContext`) of that width.
 
 The first step of each is not timed; medians of `--runs` steps, divided by the batch.
 """
@@ -28,7 +30,7 @@ from idm.checkpoint import load_model  # noqa: E402
 from idm.constants import SAMPLE_RATE  # noqa: E402
 from idm.model import n_frames  # noqa: E402
 from machine import describe  # noqa: E402
-from trainer.finetune import set_trainable  # noqa: E402
+from trainer.finetune import set_trainable, with_track_context  # noqa: E402
 from trainer.objective import idm_loss  # noqa: E402
 from trainer.transcription_objective import transcription_loss  # noqa: E402
 
@@ -53,8 +55,11 @@ def median_step(step, runs: int) -> float:
     return statistics.median(times)
 
 
-def transcription_step(batch: int):
-    student, teacher = load_model("idm-44-train-kits").train(), load_model("idm-44-train-kits")
+def transcription_step(batch: int, context: int = 0):
+    student, teacher = load_model("idm-44-train-kits"), load_model("idm-44-train-kits")
+    if context:
+        student = with_track_context(student, context)
+    student.train()
     teacher.requires_grad_(False)
     set_trainable(student, "analysis")
     optimizer = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], 3e-4)
@@ -91,6 +96,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=8, help="crops per transcription step (default 8)")
     parser.add_argument("--full-batch", type=int, default=1, help="crops per full step (default 1)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--context", type=int, default=0,
+                        help="also time the transcription step with a track context of this width")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -103,6 +110,11 @@ def main(argv=None) -> int:
     print(f"transcription step: {transcription:.3f} s per 6 s crop (batch {args.batch})")
     print(f"full IDM step:      {full:.3f} s per 6 s crop (batch {args.full_batch})")
     print(f"the transcription step is {full / transcription:.1f}x cheaper per crop")
+    if args.context:
+        with_context = median_step(transcription_step(args.batch, args.context), args.runs) / args.batch
+        figures.update(context=args.context, context_s_per_crop=with_context)
+        print(f"with a track context of width {args.context}: {with_context:.3f} s per 6 s crop "
+              f"({with_context / transcription:.2f}x the transcription step)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
