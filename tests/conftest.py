@@ -165,3 +165,13 @@ def stemgmd_data(stemgmd_tree, tmp_path_factory):
     proc = run_module("data.preprocess", "stemgmd", stemgmd_tree[0], out, "-j", "2")
     assert proc.returncode == 0, proc.stderr
     return out, proc.stdout
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt during the test, as in a terminal, even where the suite was
+    started in the background (where the shell leaves SIGINT ignored)."""
+    import signal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

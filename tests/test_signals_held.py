@@ -26,7 +26,7 @@ def test_signals_arriving_in_the_block_are_delivered_after_it():
             signal.signal(s, handler)
 
 
-def test_ctrl_c_in_the_block_interrupts_after_it_even_when_the_block_fails():
+def test_ctrl_c_in_the_block_interrupts_after_it_even_when_the_block_fails(ctrl_c_raises):
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         with signals_held():

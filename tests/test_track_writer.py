@@ -47,7 +47,7 @@ def test_block_resampling_equals_one_piece(new):
     assert pieces.shape == whole.shape and np.abs(pieces - whole).max() < 1e-5
 
 
-def test_ctrl_c_while_moving_files_into_place_comes_after_the_last(tmp_path, monkeypatch):
+def test_ctrl_c_while_moving_files_into_place_comes_after_the_last(tmp_path, monkeypatch, ctrl_c_raises):
     spec = OutputSpec(tmp_path / "out")
     replace, calls = os.replace, []
 
