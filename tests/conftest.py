@@ -2,6 +2,7 @@
 outputs and demo loop in tests/reference, and small generated audio."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -171,7 +172,6 @@ def stemgmd_data(stemgmd_tree, tmp_path_factory):
 def ctrl_c_raises():
     """SIGINT raises KeyboardInterrupt during the test, as in a terminal, even where the suite was
     started in the background (where the shell leaves SIGINT ignored)."""
-    import signal
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)

@@ -5,11 +5,11 @@ The model keeps its own kits and gains the training split's kits it does not kno
 `idm.new_kits.with_new_kits`, which leaves its outputs on the known kits unchanged at step 0.
 """
 
+from dataclasses import replace
+
 import torch
 
 from data.datasets import ClipDataset
-from dataclasses import replace
-
 from idm.checkpoint import CheckpointError, load_model
 from idm.model import InverseDrumMachine
 from idm.new_kits import with_new_kits
@@ -24,8 +24,6 @@ TRAINABLE = {
 }
 """`train.trainable` -> which parameters (by name) train."""
 _KIT_KEYS = ("n_kits", "kit_names")
-_ADDED_KEYS = ("onset_context",)
-"""Model keys that add a module the init model may lack: it starts untrained (`with_track_context`)."""
 LIKE_ITEMS = 8
 """Training items of a new kit the classifier listens to, to choose the known kit it starts as."""
 
@@ -41,7 +39,7 @@ def initial_model(config: Config, kits) -> tuple:
         raise ConfigError(f"train.init: {exc}") from None
     theirs, ours = model.config.to_dict(), config.model.to_dict()
     differ = [k for k in ours if k not in _KIT_KEYS and ours[k] != theirs[k]
-              and not (k in _ADDED_KEYS and not theirs[k])]
+              and not (k == "onset_context" and not theirs[k])]  # a context it lacks is added below
     if differ:
         raise ConfigError(f"train.init: {config.train.init} is not the model section's architecture ("
                           + ", ".join(f"model.{k} {ours[k]} != {theirs[k]}" for k in differ)
