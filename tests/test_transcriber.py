@@ -209,6 +209,20 @@ def test_hat_pairs_play_one_hi_hat_open_and_closed(bank):
     assert all(closed[2] != opened[2] and not np.array_equal(closed[3], opened[3]) for closed, opened in apart)
 
 
+def test_a_rung_open_hi_hat_rings_longer_and_only_the_open_hi_hat_rings(bank):
+    def open_hat(ring):
+        crops = MixedCropDataset(bank, seconds=4.0, seed=0, size=1, settings=replace(DRY, open_hat_ring=ring))
+        kit = crops.virtual_kit(np.random.default_rng(3))
+        return kit, crops.render(kit, [(0.1, "HH_OHH", 100)], start=0.0)[CLASSES.index("HH_OHH")]
+
+    dry_kit, dry = open_hat(0.0)
+    rung_kit, rung = open_hat(1.0)
+    assert all(dry_kit[code][5] is None for code in CLASSES)
+    assert [code for code in CLASSES if rung_kit[code][5] is not None] == ["HH_OHH"]
+    assert rung_kit["HH_OHH"][:3] == dry_kit["HH_OHH"][:3]
+    assert hit_measures(rung)[1] > hit_measures(dry)[1] + 0.3  # seconds to 40 dB below the peak
+
+
 def test_pitch_shift_retunes_a_sine_by_an_octave():
     t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     shifted = pitch_shift(np.sin(2 * np.pi * 440 * t).astype(np.float32), 12.0)
