@@ -265,8 +265,8 @@ class MixedCropDataset(Dataset):
                         stems[c, a:b] += scale * shot[a - at:b - at]
             if by_layer:
                 stems[c] = gain * signal.sosfilt(eq, stems[c])
-            if by_layer and ring is not None:
-                stems[c] = signal.fftconvolve(stems[c], ring)[:self.n]
+                if ring is not None:
+                    stems[c] = signal.fftconvolve(stems[c], ring)[:self.n]
         return stems
 
     def record(self, rng: np.random.Generator, mix: np.ndarray) -> np.ndarray:
