@@ -86,7 +86,7 @@ transcriber: transcriber-bank
 	$(TRANSCRIBER_TRAIN) ARGS="data.folder=$(KITS)/data mix.bank=$(BANK) log.out=$(TRANSCRIBER_RUN)/cycle2 \
 		train.init=$(TRANSCRIBER_RUN)/cycle1.pt train.seed=1965 $(ARGS)"
 	$(BIN)/python -m trainer.export "$(TRANSCRIBER_RUN)/cycle2/checkpoints/best.pt" "$(TRANSCRIBER_MODEL)"
-	$(BIN)/python -m trainer.thresholds "$(TRANSCRIBER_MODEL)" --data "$(KITS)/data"
+	$(BIN)/python -m trainer.thresholds "$(TRANSCRIBER_MODEL)" --data "$(KITS)/data" --mid-tom-gap
 
 # a training recipe judged on a kit it never hears: one cycle of configs/transcriber_kits.yaml with
 # HOLDOUT_KIT left out of the bank and validated on (every item of it outside the test splits), then its

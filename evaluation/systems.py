@@ -18,6 +18,8 @@ Names (`system_names()` lists them; `describe(name)` says what information each 
 - `<model>+gt-one-shots`: IDM with the recorded one-shots of the track's kit in place of the
   synthesised ones (the authors' ablation), read from a one-shot folder per kit
   (`ONE_SHOTS/<kit>/`, as `make kits-data` writes them; see `idm.one_shots`);
+- `<model>+tom-pitch`: IDM with the mid tom split off by pitch within each track
+  (`idm.tom_order`, at `MID_TOM_GAP` semitones) whatever the model's own `mid_tom_gap`;
 - variants combine: `<model>+gt-onsets+gt-one-shots`;
 - `nmfd-1a`, `nmfd-1b`, `nmfd-2`, `nmfd-3`, `nmfd-4`: the authors' NMFD cases
   (`baselines.nmf`); 1a, 1b and 2 take one-shot templates of the track's kit from a template
@@ -42,11 +44,12 @@ from data.datasets import kit_label
 from idm.checkpoint import PRETRAINED, load_model, resolve_checkpoint, sha256_of
 from idm.one_shots import OneShotError, read_one_shots
 from idm.separate import detect_onsets, separate
+from idm.tom_order import MID_TOM_GAP
 
 from .tracks import Track
 
 ORACLES = ("oracle-irm",)
-IDM_VARIANTS = ("gt-onsets", "gt-kit", "gt-one-shots")
+IDM_VARIANTS = ("gt-onsets", "gt-kit", "gt-one-shots", "tom-pitch")
 NMFD_PREFIX = "nmfd-"
 LARSNET = "larsnet"
 LARSNET_VARIANTS = ("wiener",)
@@ -80,6 +83,7 @@ class IDMSystem:
     def __init__(self, model: str, variants=(), seed: int = 0, one_shots=None):
         self.model_name, self.variants, self.seed = model, frozenset(variants), seed
         self.model = load_model(model)
+        self.mid_tom_gap = MID_TOM_GAP if "tom-pitch" in self.variants else None
         self.one_shot_root, self.kit_one_shots = (Path(one_shots) if one_shots else None), {}
 
     def model_kit(self, track: Track):
@@ -118,14 +122,15 @@ class IDMSystem:
 
     def transcription(self, track: Track) -> Estimate:
         """The system's onsets alone (no synthesis): what `--transcription-only` scores."""
-        return Estimate(onsets=detect_onsets(track.mixture, self.model)[0])
+        return Estimate(onsets=detect_onsets(track.mixture, self.model, mid_tom_gap=self.mid_tom_gap)[0])
 
     @torch.no_grad()
     def __call__(self, track: Track) -> Estimate:
         gt_onsets = "gt-onsets" in self.variants
         result = separate(track.mixture, self.model, masking="none", onsets=track.onsets if gt_onsets else None,
                           seed=self.seed, kit=self.model_kit(track) if "gt-kit" in self.variants else None,
-                          one_shots=self.kit_one_shots[track.kit] if "gt-one-shots" in self.variants else None)
+                          one_shots=self.kit_one_shots[track.kit] if "gt-one-shots" in self.variants else None,
+                          mid_tom_gap=self.mid_tom_gap)
         return Estimate(synth=result.synthesized[0], onsets=None if gt_onsets else result.onsets[0])
 
 
@@ -235,7 +240,8 @@ def describe(name: str) -> str:
         return nmf.CASES[variant].info
     if kind == LARSNET:
         return "mixture (supervised on isolated stems)" + (f"; alpha-Wiener, alpha {WIENER_ALPHA:g}" if variant else "")
-    given = {"gt-onsets": "true onsets", "gt-kit": "true kit label", "gt-one-shots": "true one-shots"}
+    given = {"gt-onsets": "true onsets", "gt-kit": "true kit label", "gt-one-shots": "true one-shots",
+             "tom-pitch": "mid tom split by pitch"}
     return " + ".join(["mixture"] + [given[v] for v in (variant.split("+") if variant else [])])
 
 

@@ -36,6 +36,17 @@ def parse_device(name: str) -> torch.device:
     return device
 
 
+def _gap(text: str) -> float:
+    """`--mid-tom-gap`: a non-negative number of semitones."""
+    try:
+        gap = float(text)
+    except ValueError:
+        gap = float("nan")
+    if not gap >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative number of semitones")
+    return gap
+
+
 def _kits_line(kits) -> str:
     return "    kits (--kit NAME or ID): " + listed_kits(kits)
 
@@ -67,7 +78,7 @@ def _settings(args, notes) -> SeparateSettings:
                             residual=args.residual, midi=args.midi, keep_sr=args.keep_sr,
                             onsets=read_onsets(args.onsets, notes) if args.onsets else None,
                             one_shots=read_one_shots(args.one_shots, notes) if args.one_shots else None,
-                            kit=args.kit)
+                            kit=args.kit, mid_tom_gap=args.mid_tom_gap)
 
 
 def _name_clashes(inputs, settings) -> list:
@@ -152,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "names; several files of a class are velocity layers)")
     model.add_argument("--kit", metavar="NAME|ID", help="condition the synthesiser on this kit of the model "
                        "instead of the predicted one (--list-models shows them)")
+    model.add_argument("--mid-tom-gap", type=_gap, metavar="SEMITONES",
+                       help="split a track's mid tom off its low or high tom where their hits' pitches part by "
+                            "this many semitones (0: never; default: the model's, 0 for idm-44-train-kits)")
     model.add_argument("--masking", choices=MASKING, default="wiener",
                        help="wiener: ratio-mask the mixture (default); none: write the raw resynthesis")
     model.add_argument("--alpha", type=float, default=1.0, help="mask exponent (default: %(default)s)")

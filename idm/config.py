@@ -30,6 +30,9 @@ class ModelConfig:
     onset_delta: tuple = ()
     """Peak-picking threshold `delta` per class, in `CLASSES` order (chosen on a validation split:
     `python -m trainer.thresholds`); empty: the released 0.2 for every class."""
+    mid_tom_gap: float = 0.0
+    """Pitch gap in semitones at which a track's mid tom is split off its low or high tom after peak
+    picking (`idm.tom_order`); 0 (the released model): never."""
 
     def __post_init__(self):
         object.__setattr__(self, "encoder_dims", tuple(self.encoder_dims))
@@ -42,6 +45,8 @@ class ModelConfig:
             raise ValueError(f"kit_names lists {len(self.kit_names)} kits, n_kits is {self.n_kits}")
         if len(set(self.kit_names)) != len(self.kit_names):
             raise ValueError(f"kit_names lists a kit twice: {', '.join(self.kit_names)}")
+        if not self.mid_tom_gap >= 0:
+            raise ValueError(f"mid_tom_gap {self.mid_tom_gap}: semitones, 0 for none")
         if self.onset_context < 0:
             raise ValueError(f"onset_context {self.onset_context}: a width, 0 for none")
         if len(self.encoder_dims) != len(self.encoder_depths):

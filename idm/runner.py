@@ -46,6 +46,7 @@ class SeparateSettings:
     onsets: dict = None  # {class: times}: a transcription used instead of the model's (one input only)
     one_shots: dict = None  # {class code: [one-shots]}: recorded one-shots used instead of synthesised ones
     kit: str = None  # a kit of the model (name or id) used instead of the predicted one
+    mid_tom_gap: float = None  # semitones at which the mid tom is split off by pitch (None: the model's)
 
     def writer(self, track: str, rate: int = SAMPLE_RATE, frames: int = None, notes=None) -> TrackWriter:
         """The writer of `track`'s outputs under these settings."""
@@ -76,7 +77,7 @@ def separate_file(path, track: str, model, settings: SeparateSettings, notes=Non
     if progress:
         progress(0.0, total)
     tr = transcribe(audio, model, onsets=settings.onsets, seed=settings.seed, notes=notes, kit=settings.kit,
-                    one_shots=settings.one_shots)
+                    one_shots=settings.one_shots, mid_tom_gap=settings.mid_tom_gap)
     out_rate = rate if settings.keep_sr else SAMPLE_RATE
     if out_rate != SAMPLE_RATE and notes:
         notes(f"{path}: writing stems at {out_rate} Hz (--keep-sr)")

@@ -10,9 +10,10 @@ from .constants import CLASSES, FRAME_RATE, HOP_LENGTH, SAMPLE_RATE, class_code
 from .masking import MASK_CONTEXT, ratio_mask
 from .model import InverseDrumMachine
 from .one_shots import as_one_shots, fit_length, layered_render, replace_one_shots
-from .peaks import model_peak_params, peak_pick
 from .sequencer import onset_frames, onset_times_to_grid
 from .synth import inference_noise
+from .peaks import model_peak_params, peak_pick
+from .tom_order import carried_velocity, split_toms
 
 MASKING = ("wiener", "none")
 
@@ -119,18 +120,18 @@ def onset_times(grid: torch.Tensor) -> list:
 
 
 @torch.no_grad()
-def detect_onsets(audio, model: InverseDrumMachine, device=None, notes=None) -> list:
+def detect_onsets(audio, model: InverseDrumMachine, device=None, notes=None, mid_tom_gap: float = None) -> list:
     """The model's transcription alone (encoder, transcription head, peak picking; no synthesis):
     per item, {class code: onset times in seconds}, as `transcribe` finds them."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     x = _as_batch(audio, notes).to(device)
-    return onset_times(peak_pick(torch.sigmoid(model.to(device).analyse(x).onset_logits),
-                                   **model_peak_params(model.config)))
+    picked = peak_pick(torch.sigmoid(model.to(device).analyse(x).onset_logits), **model_peak_params(model.config))
+    return onset_times(split_toms(picked, x, model.config, mid_tom_gap))
 
 
 @torch.no_grad()
 def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, device=None,
-               notes=None, kit=None, one_shots=None) -> Transcription:
+               notes=None, kit=None, one_shots=None, mid_tom_gap: float = None) -> Transcription:
     """Read mixtures, transcribe them (or take the given `onsets`) and synthesise the one-shots.
 
     Arguments as in `separate`; `kit`, a kit of the model (name or id), replaces the predicted
@@ -146,7 +147,9 @@ def transcribe(audio, model: InverseDrumMachine, onsets=None, seed: int = 0, dev
     b = x.shape[0]
     analysis = model.analyse(x)
     if onsets is None:
-        grid = peak_pick(torch.sigmoid(analysis.onset_logits), **model_peak_params(model.config))
+        picked = peak_pick(torch.sigmoid(analysis.onset_logits), **model_peak_params(model.config))
+        grid = split_toms(picked, x, model.config, mid_tom_gap)
+        analysis.velocity = carried_velocity(analysis.velocity, picked, grid)
     else:
         grid = _external_grid(onsets, b, analysis.onset_logits.shape[-1], device, notes)
     noise = inference_noise(seed, model.config.n_classes, model.config.one_shot_length).to(device)
@@ -210,7 +213,7 @@ def iter_segments(transcription: Transcription, model: InverseDrumMachine, maski
 
 def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: float = 1.0,
              onsets=None, seed: int = 0, device=None, notes=None, segment: float = 30.0,
-             kit=None, one_shots=None) -> Separation:
+             kit=None, one_shots=None, mid_tom_gap: float = None) -> Separation:
     """Separate drum mixtures into the nine class stems.
 
     audio: a file path (any rate and channel count; downmixed and resampled), or a mono
@@ -223,13 +226,15 @@ def separate(audio, model: InverseDrumMachine, masking: str = "wiener", alpha: f
     the result does not depend on it). kit: a kit of the model (name or id, see
     `model.config.kits`) that replaces the predicted kit. one_shots: recorded one-shots that
     replace the synthesised ones of their classes: a folder, or {class: audio (n,) at 44.1 kHz,
-    or a list of velocity layers} (see `idm.one_shots`). For outputs longer than memory, use
-    `transcribe` and `iter_segments` directly, as the `idm` command does.
+    or a list of velocity layers} (see `idm.one_shots`). mid_tom_gap: the pitch gap (semitones)
+    at which a track's mid tom is split off its low or high tom (`idm.tom_order`; None: the
+    model's `mid_tom_gap`, 0: never). For outputs longer than memory, use `transcribe` and
+    `iter_segments` directly, as the `idm` command does.
     """
     if masking not in MASKING:
         raise ValueError(f"masking must be one of {', '.join(MASKING)}, not {masking!r}")
     segment_samples(segment)
-    tr = transcribe(audio, model, onsets, seed, device, notes, kit, one_shots)
+    tr = transcribe(audio, model, onsets, seed, device, notes, kit, one_shots, mid_tom_gap)
     b, t = tr.mixture.shape
     k = tr.activations.shape[1]
     synthesized = torch.empty(b, k, t)

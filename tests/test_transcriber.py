@@ -23,6 +23,7 @@ from idm.checkpoint import load_model, save_model
 from idm.config import ModelConfig
 from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE
 from idm.separate import detect_onsets
+from idm.tom_order import MID_TOM_GAP
 from trainer.config import DataConfig
 from trainer.finetune import with_track_context
 from trainer.thresholds import DELTAS
@@ -380,11 +381,15 @@ def test_thresholds_are_chosen_per_class_on_validation_and_read_at_inference(sma
     refused = run_module("trainer.thresholds", tmp_path / "released.pt", "--data", small_set, "--split",
                          "val_train_kits", "eval_session_test_kits", "--out", tmp_path / "tuned.pt")
     assert refused.returncode == 1 and "eval_session_test_kits holds test items" in refused.stderr.splitlines()[-1]
+    refused = run_module("trainer.thresholds", tmp_path / "released.pt", "--data", small_set, "--mid-tom-gap", "-1",
+                         "--out", tmp_path / "tuned.pt")
+    assert refused.returncode == 1 and "--mid-tom-gap -1.0: semitones" in refused.stderr.splitlines()[-1]
     assert not (tmp_path / "tuned.pt").exists()
     proc = run_module("trainer.thresholds", tmp_path / "released.pt", "--data", small_set, "--out",
-                      tmp_path / "tuned.pt")
+                      tmp_path / "tuned.pt", "--mid-tom-gap")
     assert proc.returncode == 0, proc.stderr[-2000:]
     tuned = load_model(tmp_path / "tuned.pt")
+    assert tuned.config.mid_tom_gap == MID_TOM_GAP and model.config.mid_tom_gap == 0
     assert len(tuned.config.onset_delta) == len(CLASSES) and set(tuned.config.onset_delta) <= set(DELTAS)
     names = [CLASS_NAMES[code] for code in CLASSES]
     rows = {line.split("|")[1].strip(): line.split("|")[2:6] for line in proc.stdout.splitlines()
@@ -411,6 +416,7 @@ def test_thresholds_are_chosen_per_class_on_validation_and_read_at_inference(sma
                              "forzee_stereo", "--out", tmp_path / "other_tuned.pt")
     assert chosen_with.returncode == 0 and "chosen with" in chosen_with.stdout, chosen_with.stderr[-2000:]
     other_tuned = load_model(tmp_path / "other_tuned.pt")
+    assert other_tuned.config.mid_tom_gap == 0  # kept: not asked for
     assert other_tuned.config.onset_delta == load_model(tmp_path / "held.pt").config.onset_delta
     assert all(torch.equal(p, q) for p, q in zip(other.state_dict().values(), other_tuned.state_dict().values()))
     mixture = ClipDataset(small_set, "val_train_kits")[0]["mixture"]

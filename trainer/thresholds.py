@@ -8,7 +8,9 @@ one or more splits (`--kits`: only those kits' items, such as a kit held out of 
 going to the value nearest 0.2; a class the items never play keeps 0.2. It prints
 each class's F with 0.2 and with its chosen value, and writes the model with the chosen values
 (`ModelConfig.onset_delta`, read by `idm separate`, `make eval` and validation) to `--out`,
-by default over MODEL itself, atomically. Test splits are refused: they only report.
+by default over MODEL itself, atomically, with `--mid-tom-gap` too where given
+(`ModelConfig.mid_tom_gap`, chosen with `benchmarks/tom_pitch_split.py`). Test splits are
+refused: they only report.
 
 `--choose-with OTHER` chooses with another model's probabilities and writes the values into
 MODEL: a model of the same recipe trained with `--kits` held out (`mix.hold_out`) chooses, on
@@ -28,6 +30,7 @@ from data.stemgmd import is_test_split
 from idm.checkpoint import CheckpointError, load_model, save_model, sha256_of
 from idm.config import ModelConfig
 from idm.constants import CLASS_NAMES, CLASSES
+from idm.tom_order import MID_TOM_GAP
 from idm.peaks import default_peak_params, peak_pick
 from trainer.validation import onset_counts
 
@@ -93,6 +96,9 @@ def main(argv=None) -> int:
                         help="the validation splits (default: %(default)s)")
     parser.add_argument("--kits", nargs="+", default=[], help="only these kits' items (default: every kit)")
     parser.add_argument("--out", type=Path, help="the model file to write (default: MODEL itself)")
+    parser.add_argument("--mid-tom-gap", type=float, nargs="?", const=MID_TOM_GAP, metavar="SEMITONES",
+                        help=f"also write this mid tom gap (idm.tom_order; alone: {MID_TOM_GAP:g}) into the model "
+                             "(default: keep its own)")
     parser.add_argument("--choose-with", metavar="OTHER",
                         help="choose with this model's probabilities (one that never heard --kits), write into MODEL")
     args = parser.parse_args(argv)
@@ -101,6 +107,9 @@ def main(argv=None) -> int:
             print(f"thresholds: error: {split} holds test items: thresholds are chosen on validation splits",
                   file=sys.stderr)
             return 1
+    if args.mid_tom_gap is not None and not args.mid_tom_gap >= 0:
+        print(f"thresholds: error: --mid-tom-gap {args.mid_tom_gap}: semitones, 0 for none", file=sys.stderr)
+        return 1
     if args.out is None and not Path(args.model).is_file():
         print(f"thresholds: error: {args.model} is not a model file: give --out to write the tuned model",
               file=sys.stderr)
@@ -123,7 +132,8 @@ def main(argv=None) -> int:
     by = f", chosen with {args.choose_with}" if args.choose_with else ""
     print(f"{len(clips)} items of {', '.join(args.split)}{of}, pooled onset F (50 ms){by}:\n"
           f"{report(released, tuned, chosen)}")
-    model.config = ModelConfig.from_dict({**model.config.to_dict(), "onset_delta": chosen})
+    gap = {} if args.mid_tom_gap is None else {"mid_tom_gap": args.mid_tom_gap}
+    model.config = ModelConfig.from_dict({**model.config.to_dict(), "onset_delta": chosen, **gap})
     try:
         save_model(model, out)
     except OSError as exc:
