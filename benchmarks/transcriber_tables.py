@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("results", nargs="?", default="results/transcriber", type=Path)
     parser.add_argument("--systems", nargs="+", default=["idm-44-train-kits", "idm-44-recorded-kits"])
     parser.add_argument("--doc", type=Path, help="also write every table of every condition to this Markdown file")
-    parser.add_argument("--machine", default="2 Intel Xeon cores (AVX-512)", help="the machine, for --doc's intro")
+    parser.add_argument("--machine", default="2 AMD EPYC cores", help="the machine, for --doc's intro")
     args = parser.parse_args(argv)
     if args.doc:
         args.doc.write_text(results_page(args.results, args.machine))
