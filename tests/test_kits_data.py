@@ -22,6 +22,7 @@ from data.stemgmd import ADAPTATION_SPLITS
 from evaluation.transcription import pooled_onset_f
 from idm.checkpoint import load_model, sha256_of
 from idm.constants import CLASSES, GMD_PITCH_TO_CLASS, SAMPLE_RATE, TRAIN_KITS
+from idm.tom_order import MID_TOM_GAP
 from trainer.config import load_config, with_data_kits
 
 KIT_LIST = REPO / "configs" / "recorded_kits.yaml"
@@ -259,7 +260,10 @@ def test_transcriber_target_trains_on_two_ranks_and_exports_the_model(kits_set, 
     assert f"sha256 {sha256_of(exported)}" in proc.stdout
     trained = load_model(exported)
     assert trained.config.kits == TRAIN_KITS
+    assert (trained.config.onset_context, trained.config.mid_tom_gap) == (32, MID_TOM_GAP)  # the recipe's
     released = model.state_dict()
-    changed = {name for name, p in trained.state_dict().items() if not torch.equal(p, released[name])}
+    assert {name.split(".")[0] for name in set(trained.state_dict()) - set(released)} == {"context"}
+    changed = {name for name, p in trained.state_dict().items()
+               if name in released and not torch.equal(p, released[name])}
     assert changed and all(not name.startswith("synth.") for name in changed)
     assert any(name.startswith("encoder.") for name in changed)
