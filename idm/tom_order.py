@@ -33,6 +33,9 @@ MAX_GROUP_DISTANCE = 10.0
 """Most semitones between the two groups' medians: further apart, one is a harmonic or another drum."""
 
 _FFT_SIZE = 16384
+_FREQS = np.fft.rfftfreq(_FFT_SIZE, 1.0 / SAMPLE_RATE)
+_BAND = (_FREQS >= PITCH_BAND[0]) & (_FREQS <= PITCH_BAND[1])
+_BAND_FREQS = _FREQS[_BAND]
 
 
 def _magnitude(segment: np.ndarray) -> np.ndarray:
@@ -51,9 +54,7 @@ def hit_pitch(audio: np.ndarray, frame: int) -> float:
     before = audio[max(0, onset - (b - a)):onset]
     if len(before) > 1:
         added = np.maximum(added - _magnitude(before), 0.0)
-    freqs = np.fft.rfftfreq(_FFT_SIZE, 1.0 / SAMPLE_RATE)
-    band = (freqs >= PITCH_BAND[0]) & (freqs <= PITCH_BAND[1])
-    return float(freqs[band][np.argmax(added[band])])
+    return float(_BAND_FREQS[np.argmax(added[_BAND])])
 
 
 def _semitones(hz: np.ndarray) -> np.ndarray:
@@ -81,27 +82,28 @@ def pitch_groups(semitones: np.ndarray, gap: float):
 def split_mid_tom(grid: np.ndarray, audio: np.ndarray, gap: float) -> np.ndarray:
     """`grid` (K, M) of picked onsets with the mid tom split off the low or high tom by pitch
     (the module's rule; of two possible splits, the one with the wider gap)."""
-    pitch = {k: _semitones(np.array([hit_pitch(audio, f) for f in np.flatnonzero(grid[k])]))
-             for k in (LOW, MID, HIGH)}
+    pitch, frames = {}, {}
+    for k in (LOW, HIGH):  # the mid tom's own hits are never read
+        found = np.flatnonzero(grid[k])
+        semitones = _semitones(np.array([hit_pitch(audio, f) for f in found]))
+        known = np.isfinite(semitones)
+        pitch[k], frames[k] = semitones[known], found[known]
     candidates = []
     for k, near_mid in ((LOW, 1), (HIGH, 0)):
-        known = np.isfinite(pitch[k])
-        groups = pitch_groups(pitch[k][known], gap)
+        groups = pitch_groups(pitch[k], gap)
         if groups is None:
             continue
         group = groups[near_mid]
-        median = np.median(pitch[k][known][group])
         other = pitch[HIGH if k == LOW else LOW]
-        other = other[np.isfinite(other)]
-        if len(other) and (median >= np.median(other)) == (k == LOW):
+        if len(other) and (np.median(pitch[k][group]) >= np.median(other)) == (k == LOW):
             continue  # the group is not between the low and the high toms
-        width = np.min(pitch[k][known][groups[1]]) - np.max(pitch[k][known][groups[0]])
-        candidates.append((width, k, np.flatnonzero(grid[k])[known][group]))
+        width = np.min(pitch[k][groups[1]]) - np.max(pitch[k][groups[0]])
+        candidates.append((width, k, frames[k][group]))
     grid = grid.copy()
     if candidates:
-        _, k, frames = max(candidates, key=lambda c: c[0])
-        grid[MID, frames] = grid[k, frames]
-        grid[k, frames] = 0
+        _, k, moved = max(candidates, key=lambda c: c[0])
+        grid[MID, moved] = grid[k, moved]
+        grid[k, moved] = 0
     return grid
 
 
