@@ -68,24 +68,33 @@ kits-results: venv
 	$(MAKE) eval DATA="$(KITS)/data" SPLIT=test_test_kits OUT=results/kits MODELS="$(KITS_MODELS)"
 
 # idm-44-recorded-kits: the released model's transcription trained on crops mixed on the fly from the
-# recorded training kits (configs/transcriber_kits.yaml) in two cosine cycles, the second starting from
-# the first's model (its teacher) with new crops; then its weights alone, with onset thresholds per class
-# chosen on the validation split -> TRANSCRIBER_MODEL
+# recorded training kits (configs/transcriber_kits.yaml) in TRANSCRIBER_CYCLES cosine cycles, each after
+# the first starting from the one before's model (its teacher) with new crops (seeds TRANSCRIBER_SEED,
+# +1, ...); then the last one's weights alone, with onset thresholds per class chosen on the validation
+# split -> TRANSCRIBER_MODEL. Run again after an interruption, it goes on where it stopped: a cycle whose
+# model TRANSCRIBER_RUN/cycle<N>.pt exists is skipped, one with checkpoints is resumed
 BANK ?= datasets/transcriber_bank
 TRANSCRIBER_RUN ?= runs/transcriber_kits
 TRANSCRIBER_MODEL ?= $(TRANSCRIBER_RUN)/idm-44-recorded-kits.pt
 TRANSCRIBER_TRAIN = $(MAKE) train CONFIG=configs/transcriber_kits.yaml NPROC=$(NPROC)
 BANK_LISTS ?= configs/recorded_kits.yaml configs/extra_training_kits.yaml
+TRANSCRIBER_CYCLES ?= 4
+TRANSCRIBER_SEED ?= 1964
 transcriber-bank: $(BANK)/bank.txt
 $(BANK)/bank.txt: $(BANK_LISTS) | venv
 	$(BIN)/python -m data.kit_bank "$(BANK)" --kits $(BANK_LISTS) && touch "$@"
 transcriber: transcriber-bank
 	$(KITS_SET)
-	$(TRANSCRIBER_TRAIN) ARGS="data.folder=$(KITS)/data mix.bank=$(BANK) log.out=$(TRANSCRIBER_RUN)/cycle1 $(ARGS)"
-	$(BIN)/python -m trainer.export "$(TRANSCRIBER_RUN)/cycle1/checkpoints/best.pt" "$(TRANSCRIBER_RUN)/cycle1.pt"
-	$(TRANSCRIBER_TRAIN) ARGS="data.folder=$(KITS)/data mix.bank=$(BANK) log.out=$(TRANSCRIBER_RUN)/cycle2 \
-		train.init=$(TRANSCRIBER_RUN)/cycle1.pt train.seed=1965 $(ARGS)"
-	$(BIN)/python -m trainer.export "$(TRANSCRIBER_RUN)/cycle2/checkpoints/best.pt" "$(TRANSCRIBER_MODEL)"
+	init=; for c in $$(seq $(TRANSCRIBER_CYCLES)); do \
+		if test -f "$(TRANSCRIBER_RUN)/cycle$$c.pt"; then echo "cycle $$c: done before, $(TRANSCRIBER_RUN)/cycle$$c.pt"; \
+		else resume=; test -f "$(TRANSCRIBER_RUN)/cycle$$c/checkpoints/last.pt" && resume=--resume; \
+			$(TRANSCRIBER_TRAIN) ARGS="data.folder=$(KITS)/data mix.bank=$(BANK) log.out=$(TRANSCRIBER_RUN)/cycle$$c \
+			$$init train.seed=$$(($(TRANSCRIBER_SEED) + c - 1)) $(ARGS) $$resume" && \
+		$(BIN)/python -m trainer.export "$(TRANSCRIBER_RUN)/cycle$$c/checkpoints/best.pt" \
+			"$(TRANSCRIBER_RUN)/cycle$$c.pt" || exit 1; fi; \
+		init="train.init=$(TRANSCRIBER_RUN)/cycle$$c.pt"; \
+	done
+	cp "$(TRANSCRIBER_RUN)/cycle$(TRANSCRIBER_CYCLES).pt" "$(TRANSCRIBER_MODEL)"
 	$(BIN)/python -m trainer.thresholds "$(TRANSCRIBER_MODEL)" --data "$(KITS)/data" --mid-tom-gap
 
 # a training recipe judged on a kit it never hears: one cycle of configs/transcriber_kits.yaml with
