@@ -87,9 +87,8 @@ transcriber: transcriber-bank
 	$(KITS_SET)
 	init=; for c in $$(seq $(TRANSCRIBER_CYCLES)); do \
 		if test -f "$(TRANSCRIBER_RUN)/cycle$$c.pt"; then echo "cycle $$c: done before, $(TRANSCRIBER_RUN)/cycle$$c.pt"; \
-		else resume=; test -f "$(TRANSCRIBER_RUN)/cycle$$c/checkpoints/last.pt" && resume=--resume; \
-			$(TRANSCRIBER_TRAIN) ARGS="data.folder=$(KITS)/data mix.bank=$(BANK) log.out=$(TRANSCRIBER_RUN)/cycle$$c \
-			$$init train.seed=$$(($(TRANSCRIBER_SEED) + c - 1)) $(ARGS) $$resume" && \
+		else $(TRANSCRIBER_TRAIN) ARGS="data.folder=$(KITS)/data mix.bank=$(BANK) log.out=$(TRANSCRIBER_RUN)/cycle$$c \
+			$$init train.seed=$$(($(TRANSCRIBER_SEED) + c - 1)) $(ARGS) --resume auto" && \
 		$(BIN)/python -m trainer.export "$(TRANSCRIBER_RUN)/cycle$$c/checkpoints/best.pt" \
 			"$(TRANSCRIBER_RUN)/cycle$$c.pt" || exit 1; fi; \
 		init="train.init=$(TRANSCRIBER_RUN)/cycle$$c.pt"; \

@@ -65,3 +65,16 @@ def test_resume_never_replaces_a_better_best_checkpoint(stemgmd_data, tmp_path):
     train_worker(out, micro_config(folder, out, "train.steps=4", *common) + ["--resume"])
     assert best.read_bytes() == kept
     assert torch.load(last, weights_only=True)["best_val_loss"] == 0.0
+
+
+def test_resume_auto_starts_a_new_run_then_continues_it(stemgmd_data, tmp_path):
+    folder, out = stemgmd_data[0], tmp_path / "run"
+    last = out / "checkpoints" / "last.pt"
+    fresh = run_module("trainer.train", *micro_config(folder, out, "train.steps=1", "train.batch_size=2"),
+                       "--resume", "auto")
+    assert fresh.returncode == 0 and "resuming" not in fresh.stderr, fresh.stderr[-3000:]
+    assert torch.load(last, weights_only=True)["step"] == 1
+    again = run_module("trainer.train", *micro_config(folder, out, "train.steps=2", "train.batch_size=2"),
+                       "--resume", "auto")
+    assert again.returncode == 0 and f"resuming {last} at step 1" in again.stderr, again.stderr[-3000:]
+    assert torch.load(last, weights_only=True)["step"] == 2

@@ -1,5 +1,5 @@
 """Train IDM (its transcription alone, `task: transcription`, or the LarsNet baseline, `task: larsnet`):
-`python -m trainer.train --config configs/X.yaml [section.key=value ...] [--resume [CKPT]]`.
+`python -m trainer.train --config configs/X.yaml [section.key=value ...] [--resume [CKPT | auto]]`.
 
 One process, or one per device under torchrun (`make train NPROC=...`). Every rank builds
 the same model from the seed, wraps it in DistributedDataParallel and trains on its own
@@ -54,6 +54,8 @@ class Trainer:
         self.out = Path(config.log.out)
         self.checkpoints = self.out / "checkpoints"
         run = config.train
+        if resume == "auto":  # go on where a run stopped, or start one
+            resume = "last" if (self.checkpoints / state.LAST).exists() else None
         if not resume and ctx.main and (self.checkpoints / state.LAST).exists():
             raise TrainError(f"{self.checkpoints / state.LAST} exists: pass --resume to continue that run, "
                              "or choose another log.out")
@@ -284,7 +286,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("overrides", nargs="*", metavar="section.key=value",
                         help="config overrides, values as YAML, e.g. train.batch_size=16 optim.lr=1e-3")
     parser.add_argument("--resume", nargs="?", const="last", metavar="CHECKPOINT",
-                        help="continue a run: from LOG.OUT/checkpoints/last.pt, or from CHECKPOINT")
+                        help="continue a run: from LOG.OUT/checkpoints/last.pt, or from CHECKPOINT; `--resume auto` "
+                        "continues from last.pt when there is one and starts a new run otherwise")
     return parser.parse_args(argv)
 
 
