@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import run_idm
-from data.recorded_kits import hydrogen_instruments
+from conftest import REPO, run_idm
+from data.recorded_kits import hydrogen_instruments, read_kit_list
 from evaluation.transcription import score_onsets
 from evaluation.systems import describe, parse_system
 from idm.audio import read_audio
@@ -102,10 +102,9 @@ def test_toms_without_parted_pitches_stay_as_heard(tmp_path):
     np.testing.assert_array_equal(split_mid_tom(heard, audio, MID_TOM_GAP), heard)
 
 
-FORZEE = Path("/usr/share/hydrogen/data/drumkits/ForzeeStereo")
-FORZEE_SOUNDS = {"KD": 'Kick (Tama Superstar 22")', "HH_CHH": 'Hi-Hat Closed (Paiste Alpha Metal edge 14")',
-                 "TT_HMT": 'Tom High (Tama Superstar 12")', "TT_LMT": 'Tom Mid (Tama Superstar 13")',
-                 "TT_HFT": 'Tom Low (Tama Superstar 16")'}
+FORZEE_KIT = next(k for k in read_kit_list(REPO / "configs" / "recorded_kits.yaml") if k.name == "forzee_stereo")
+FORZEE = Path(FORZEE_KIT.path)
+FILL_CLASSES = ("KD", "HH_CHH", "TT_HMT", "TT_LMT", "TT_HFT")
 
 
 def forzee_fills(path) -> tuple:
@@ -113,10 +112,10 @@ def forzee_fills(path) -> tuple:
     hi-hat, then a fill of three high, three mid and two low tom hits, in eighths at 120 bpm,
     written and read back. Returns the audio and the true onsets {class: seconds}."""
     instruments = hydrogen_instruments(FORZEE)
-    shots = {c: read_audio(instruments[name][1][-1].path).numpy() * instruments[name][0]
-             for c, name in FORZEE_SOUNDS.items()}
+    gain_and_layers = {c: instruments[FORZEE_KIT.classes[c]] for c in FILL_CLASSES}
+    shots = {c: read_audio(layers[-1].path).numpy() * gain for c, (gain, layers) in gain_and_layers.items()}
     eighth, n = SAMPLE_RATE // 4, 12 * SAMPLE_RATE
-    x, truth = np.zeros(n), {c: [] for c in FORZEE_SOUNDS}
+    x, truth = np.zeros(n), {c: [] for c in FILL_CLASSES}
     gains = np.random.default_rng(0).uniform(0.7, 1.0, n // eighth)
     for i in range(n // eighth - 4):
         groove = [["KD", "HH_CHH"], ["HH_CHH"]][i % 2]
