@@ -78,7 +78,7 @@ TRANSCRIBER_RUN ?= runs/transcriber_kits
 TRANSCRIBER_MODEL ?= $(TRANSCRIBER_RUN)/idm-44-recorded-kits.pt
 TRANSCRIBER_TRAIN = $(MAKE) train CONFIG=configs/transcriber_kits.yaml NPROC=$(NPROC)
 BANK_LISTS ?= configs/recorded_kits.yaml configs/extra_training_kits.yaml
-TRANSCRIBER_CYCLES ?= 4
+TRANSCRIBER_CYCLES ?= 2
 TRANSCRIBER_SEED ?= 1964
 transcriber-bank: $(BANK)/bank.txt
 $(BANK)/bank.txt: $(BANK_LISTS) | venv

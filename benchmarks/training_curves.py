@@ -1,7 +1,7 @@
 """Plot runs' TensorBoard curves: validation onset F per class, and the training loss terms.
 
     python benchmarks/training_curves.py runs/transcriber_kits/cycle1 runs/transcriber_kits/cycle2 \
-        runs/transcriber_kits/cycle3 runs/transcriber_kits/cycle4 docs/images/transcriber_curves.png
+        docs/images/transcriber_curves.png
 
 Reads every event file under each RUN/tensorboard and draws two panels: `val/onset_f/<class>` (and
 the mean) against the step, and the `train/` loss terms of the runs' task. Several runs are drawn

@@ -37,7 +37,7 @@ PRETRAINED = {
     "idm-44-recorded-kits": dict(
         filename="idm-44-recorded-kits.pt",
         bundled=True,
-        sha256="664aa7ea3e8a074c0dabc617e0f4045a1e00a519f74dcd1f76df654191317b71",
+        sha256="a4dd5bbbf732d9dd6eed41dde727c1da46625f99d4f66a082743d66f9fde94be",
         description="idm-44-train-kits with its transcription trained on recorded acoustic kits "
                     "(idm/models/idm-44-recorded-kits.md; Apache-2.0)",
         kits=TRAIN_KITS,
