@@ -59,12 +59,20 @@ def test_overrides_are_typed_and_checked(tmp_path):
     saved.write_text(config.to_yaml())
     assert config.model.onset_delta == () and load_config(saved).to_dict() == config.to_dict()
     assert load_config(saved, ["model.onset_delta=[0.1,0.1,0.1,0.2,0.2,0.2,0.3,0.3,0.3]"]).model.onset_delta[-1] == 0.3
+    weighted = load_config(saved, ['objective.onset_class_weight={"hihat_open":3,"TT_LMT":2}'])
+    assert weighted.objective.onset_class_weight == {"hihat_open": 3, "TT_LMT": 2}
+    saved.write_text(weighted.to_yaml())
+    assert load_config(saved).to_dict() == weighted.to_dict()
     bad = {"train.stepz=3": "unknown key train.stepz", "trian.steps=3": "unknown section 'trian'",
            "train.steps=many": "train.steps: expected an integer", "train.amp=fp8": "train.amp: 'fp8' is not one",
            "train.batch_size=0": "must be positive", "steps=3": "expected section.key=value",
            "objective.teacher_forcing=relu": "is not one of sigmoid, plain",
            "data.val_crops=-1": "data.val_crops: must be 0 or more", "data.sampling=random": "is not one of items",
-           "optim.betas=[]": "optim.betas: expected a non-empty list"}
+           "optim.betas=[]": "optim.betas: expected a non-empty list",
+           "objective.onset_class_weight=3": "expected a mapping",
+           "objective.onset_class_weight={hat: 2}": "'hat' is not a class",
+           "objective.onset_class_weight={crash:3}": "a space after the colon",
+           "objective.onset_class_weight={kick: -1}": "the weight of kick must be a positive number"}
     for override, message in bad.items():
         with pytest.raises(ConfigError, match=message):
             load_config(None, [override])

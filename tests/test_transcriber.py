@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import REPO, run_module
@@ -27,7 +28,7 @@ from idm.tom_order import MID_TOM_GAP
 from trainer.config import DataConfig
 from trainer.finetune import with_track_context
 from trainer.thresholds import DELTAS
-from trainer.transcription_objective import transcription_loss
+from trainer.transcription_objective import onset_class_weights, transcription_loss
 from trainer.validation import validation_set
 
 HYDROGEN = Path("/usr/share/hydrogen/data/drumkits")
@@ -282,6 +283,22 @@ def test_the_objective_is_onset_bce_alone_where_the_student_is_the_teacher(model
     assert torch.allclose(terms["loss"], 10 * terms["onset_bce"] + terms["kit_kl"])
 
 
+def test_a_class_weight_scales_the_bce_of_that_class_onset_frames_alone(model):
+    x = torch.randn(2, SAMPLE_RATE) * 0.1
+    with torch.no_grad():
+        analysis = model.analyse(x)
+    grid = (torch.rand_like(analysis.onset_logits) < 0.05).float()
+    weights = onset_class_weights({"hihat_open": 3.0, "TT_LMT": 2.0})
+    assert weights.flatten().tolist() == [2.0 if c == "TT_LMT" else 3.0 if c == "HH_OHH" else 1.0 for c in CLASSES]
+    plain = F.binary_cross_entropy_with_logits(analysis.onset_logits, grid, reduction="none")
+    positive = F.binary_cross_entropy_with_logits(analysis.onset_logits, torch.ones_like(grid), reduction="none")
+    expected = (plain + (weights - 1) * grid * positive).mean((1, 2))
+    terms = transcription_loss(analysis, analysis, grid, 10.0, 1.0, 1.0, weights)
+    assert torch.allclose(terms["onset_bce"], expected, rtol=1e-5)
+    assert float((terms["onset_bce"] - plain.mean((1, 2))).min()) > 0
+    assert onset_class_weights({}) is None
+
+
 @pytest.fixture(scope="module")
 def small_set(kit_list, tmp_path_factory):
     """A small preprocessed set of the two training kits (its validation split validates)."""
@@ -340,8 +357,9 @@ def test_a_track_context_is_added_without_changing_the_onsets_and_pools_the_whol
 
 @needs_hydrogen
 def test_a_model_gains_a_track_context_in_training_and_keeps_it(small_set, bank, tmp_path):
-    run = train(tmp_path / "run", small_set, bank, "model.onset_context=16")
+    run = train(tmp_path / "run", small_set, bank, "model.onset_context=16", 'objective.onset_class_weight={"crash":3}')
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "onset_class_weight:\n    crash: 3\n" in (tmp_path / "run" / "config.yaml").read_text()
     assert "training analysis (84170 of 546523 values)" in run.stderr
     exported = tmp_path / "context.pt"
     proc = run_module("trainer.export", tmp_path / "run" / "checkpoints" / "last.pt", exported)

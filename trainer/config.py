@@ -20,6 +20,7 @@ from data.datasets import SAMPLINGS
 from data.kit_table import find_kit_table
 from data.mixing import MixConfig
 from idm.config import ModelConfig
+from idm.constants import CLASS_NAMES, class_code
 
 
 class ConfigError(ValueError):
@@ -65,10 +66,22 @@ class ObjectiveConfig:
     probabilities."""
     distill_weight: float = 1.0
     """The transcription task: weight of the velocity and track-gain distances to the teacher."""
+    onset_class_weight: dict = field(default_factory=dict)
+    """The transcription task: weight of a class's onset frames in the onset BCE, by class code or
+    name (`{hihat_open: 4}`); a class not named weighs 1. Validation reports the plain BCE."""
     gain_probability: float = 0.8
     """Probability that a training crop is multiplied by a random gain."""
     gain_min: float = 0.3
     gain_max: float = 1.0
+
+    def __post_init__(self):
+        for name, weight in self.onset_class_weight.items():
+            if class_code(name) is None:
+                hint = " (YAML: a space after the colon, or the class quoted: {\"crash\":3})" if ":" in str(name) else ""
+                raise ValueError(f"onset_class_weight: {name!r} is not a class{hint} "
+                                 f"(classes: {', '.join(CLASS_NAMES.values())})")
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+                raise ValueError(f"onset_class_weight: the weight of {name} must be a positive number, got {weight!r}")
 
 
 @dataclass
@@ -202,6 +215,10 @@ def _coerce(value, default, where: str):
         if not isinstance(value, (list, tuple)) or (default and not value):  # an empty default: none is fine
             raise ConfigError(f"{where}: expected a non-empty list, got {value!r}")
         return tuple(_coerce(v, default[0], where) for v in value) if default else tuple(value)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")

@@ -23,7 +23,7 @@ from .media import log_media
 from .objective import TERMS as IDM_TERMS
 from .objective import idm_loss
 from .transcription_objective import TERMS as TRANSCRIPTION_TERMS
-from .transcription_objective import transcription_loss
+from .transcription_objective import onset_class_weights, transcription_loss
 from .validation import validate, validate_transcription
 
 
@@ -100,7 +100,8 @@ class TranscriptionTask(IDMTask):
             with torch.no_grad():
                 reference = trainer.teacher.analyse(x)
             analysis = trainer.forward(x)["analysis"]
-        return transcription_loss(analysis, reference, grid, obj.onset_weight, obj.kit_weight, obj.distill_weight)
+        return transcription_loss(analysis, reference, grid, obj.onset_weight, obj.kit_weight, obj.distill_weight,
+                                  onset_class_weights(obj.onset_class_weight, device))
 
     @staticmethod
     def validate(model, loader, ctx, config, amp, teacher=None) -> dict:
