@@ -54,11 +54,11 @@ class Trainer:
         self.out = Path(config.log.out)
         self.checkpoints = self.out / "checkpoints"
         run = config.train
+        last = self.checkpoints / state.LAST
         if resume == "auto":  # go on where a run stopped, or start one
-            resume = "last" if (self.checkpoints / state.LAST).exists() else None
-        if not resume and ctx.main and (self.checkpoints / state.LAST).exists():
-            raise TrainError(f"{self.checkpoints / state.LAST} exists: pass --resume to continue that run, "
-                             "or choose another log.out")
+            resume = "last" if last.exists() else None
+        if not resume and ctx.main and last.exists():
+            raise TrainError(f"{last} exists: pass --resume to continue that run, or choose another log.out")
         self.micro_batch = max(b - a for a, b in slots(run.batch_size, ctx.world_size, run.accumulate))
         try:
             train_kits = {row["kit"] for row in select(read_manifest(config.data.folder), config.data.train_split)}
@@ -119,7 +119,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp == torch.float16)
         self.step, self.best_val_loss = 0, math.inf
         if resume:
-            self.resume(self.checkpoints / state.LAST if resume == "last" else Path(resume))
+            self.resume(last if resume == "last" else Path(resume))
         # DDP broadcasts rank 0's weights here and all-reduces (averages) gradients in backward
         self.ddp = (DistributedDataParallel(self.model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda"
                                             else None) if ctx.distributed else self.model)
