@@ -1,6 +1,6 @@
 """Cost per crop of the transcription task's step against IDM's full step, in one run.
 
-    python benchmarks/transcription_cost.py [--batch 8] [--full-batch 1] [--runs 5] [--context 32] [--json OUT]
+    python benchmarks/transcription_cost.py [--batch 8] [--full-batch 1] [--runs 5] [--context 32] [--spectral 64] [--json OUT]
 
 Both start from the released model on synthetic 6 s crops (noise mixtures, 2% of the frames with
 onsets: speed does not depend on the audio), forward and backward plus Adam, on the CPU:
@@ -10,7 +10,8 @@ onsets: speed does not depend on the audio), forward and backward plus Adam, on 
 - full (`task: idm`, the paper's step): the teacher-forced forward through the synthesiser (its
   CPU training path), sequencer and mix, the IDM objective, backward over every parameter;
 - with `--context WIDTH`, also the transcription step of a student with a track context
-  (`model.onset_context`, `idm.encoder.TrackContext`) of that width.
+  (`model.onset_context`, `idm.encoder.TrackContext`) of that width; with `--spectral WIDTH`, that
+  student with a spectral onset branch too (`model.onset_spectral`, `idm.encoder.SpectralOnsets`).
 
 The first step of each is not timed; medians of `--runs` steps, divided by the batch.
 """
@@ -30,7 +31,7 @@ from idm.checkpoint import load_model  # noqa: E402
 from idm.constants import SAMPLE_RATE  # noqa: E402
 from idm.model import n_frames  # noqa: E402
 from machine import describe  # noqa: E402
-from trainer.finetune import set_trainable, with_track_context  # noqa: E402
+from trainer.finetune import set_trainable, with_onset_branches  # noqa: E402
 from trainer.objective import idm_loss  # noqa: E402
 from trainer.transcription_objective import transcription_loss  # noqa: E402
 
@@ -55,10 +56,10 @@ def median_step(step, runs: int) -> float:
     return statistics.median(times)
 
 
-def transcription_step(batch: int, context: int = 0):
+def transcription_step(batch: int, context: int = 0, spectral: int = 0):
     student, teacher = load_model("idm-44-train-kits"), load_model("idm-44-train-kits")
-    if context:
-        student = with_track_context(student, context)
+    if context or spectral:
+        student = with_onset_branches(student, onset_context=context, onset_spectral=spectral)
     student.train()
     teacher.requires_grad_(False)
     set_trainable(student, "analysis")
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--context", type=int, default=0,
                         help="also time the transcription step with a track context of this width")
+    parser.add_argument("--spectral", type=int, default=0,
+                        help="also time it with a spectral onset branch of this width (beside the context)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -115,6 +118,11 @@ def main(argv=None) -> int:
         figures.update(context=args.context, context_s_per_crop=with_context)
         print(f"with a track context of width {args.context}: {with_context:.3f} s per 6 s crop "
               f"({with_context / transcription:.2f}x the transcription step)")
+    if args.spectral:
+        with_spectral = median_step(transcription_step(args.batch, args.context, args.spectral), args.runs) / args.batch
+        figures.update(spectral=args.spectral, spectral_s_per_crop=with_spectral)
+        print(f"with a spectral onset branch of width {args.spectral} too: {with_spectral:.3f} s per 6 s crop "
+              f"({with_spectral / transcription:.2f}x the transcription step)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -27,6 +27,9 @@ class ModelConfig:
     onset_context: int = 0
     """Width of the track context (`idm.encoder.TrackContext`) added to the onset logits; 0 (the
     released model): none."""
+    onset_spectral: int = 0
+    """Width of the spectral onset branch (`idm.encoder.SpectralOnsets`) added to the onset logits;
+    0 (the released model): none."""
     onset_delta: tuple = ()
     """Peak-picking threshold `delta` per class, in `CLASSES` order (chosen on a validation split:
     `python -m trainer.thresholds`); empty: the released 0.2 for every class."""
@@ -49,6 +52,8 @@ class ModelConfig:
             raise ValueError(f"mid_tom_gap {self.mid_tom_gap}: semitones, 0 for none")
         if self.onset_context < 0:
             raise ValueError(f"onset_context {self.onset_context}: a width, 0 for none")
+        if self.onset_spectral < 0:
+            raise ValueError(f"onset_spectral {self.onset_spectral}: a width, 0 for none")
         if len(self.encoder_dims) != len(self.encoder_depths):
             raise ValueError("encoder_dims and encoder_depths must have the same length")
 

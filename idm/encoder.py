@@ -129,8 +129,11 @@ class Encoder(nn.Module):
         self.mel = LogMel(config.n_fft, config.n_mels)
         self.backbone = ConvNeXt(config.encoder_dims, config.encoder_depths)
 
-    def forward(self, audio: torch.Tensor, chunk_frames: int = 8192) -> torch.Tensor:
-        return self.backbone(self.mel(audio, chunk_frames).unsqueeze(1), chunk_frames)
+    def forward(self, audio: torch.Tensor, chunk_frames: int = 8192, with_mel: bool = False):
+        """Frame features (B, M, D), and the log-mel (B, n_mels, F) they were read from where `with_mel`."""
+        mel = self.mel(audio, chunk_frames)
+        features = self.backbone(mel.unsqueeze(1), chunk_frames)
+        return (features, mel) if with_mel else features
 
 
 class KitClassifier(nn.Module):
@@ -188,3 +191,36 @@ class TrackContext(nn.Module):
         summary = (torch.softmax(scores, -1) @ self.values(x)).flatten(1)
         h = torch.relu(self.hidden(torch.cat([x, summary[:, None].expand(-1, x.shape[1], -1)], -1)))
         return self.out(h).transpose(1, 2)
+
+
+class SpectralOnsets(nn.Module):
+    """Log-mel (B, n_mels, F) -> onset logit offsets (B, K, F + frames_added) on the onset grid.
+
+    The backbone averages frequency away and hands the heads 32 values a frame, little to tell a
+    mid tom from a high tom or an open hi-hat from a closed one. This branch reads every mel band
+    and its rise (the positive frame-to-frame difference), each normalised over the bands, through
+    four dilated convolutions in time (15 frames, 87 ms, each side). Grid frame m is the time of mel
+    frame m (the backbone's features lag it by half its `frames_added`, which its wide receptive
+    field absorbs; this branch's is too short to), so the frames the grid has beyond the mel's are
+    padded at the end. Its last layer starts at zero, so a model that gains it transcribes as before
+    until it trains.
+    """
+
+    def __init__(self, n_mels: int, n_classes: int, width: int, frames_added: int):
+        super().__init__()
+        self.frames_added = frames_added
+        self.level_norm = nn.LayerNorm(n_mels)
+        self.rise_norm = nn.LayerNorm(n_mels)
+        self.convs = nn.ModuleList([nn.Conv1d(2 * n_mels, width, 3, padding="same")]
+                                   + [nn.Conv1d(width, width, 3, padding="same", dilation=d) for d in (2, 4, 8)])
+        self.out = nn.Linear(width, n_classes)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = mel.transpose(1, 2)
+        rise = torch.relu(torch.diff(x, dim=1, prepend=x[:, :1]))
+        h = torch.cat([self.level_norm(x), self.rise_norm(rise)], -1).transpose(1, 2)
+        for conv in self.convs:
+            h = torch.relu(conv(h))
+        return F.pad(self.out(h.transpose(1, 2)).transpose(1, 2), (0, self.frames_added))

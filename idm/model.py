@@ -13,7 +13,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .constants import HOP_LENGTH
-from .encoder import Encoder, KitClassifier, TrackContext, TranscriptionHead, added_frames
+from .encoder import Encoder, KitClassifier, SpectralOnsets, TrackContext, TranscriptionHead, added_frames
 from .fast_synth import MIN_CHANNELS, fast_one_shots
 from .sequencer import TrackGains, sequence
 from .synth import OneShotSynth, batch_peak
@@ -63,13 +63,18 @@ class InverseDrumMachine(nn.Module):
         self.track_gains = TrackGains(dim, config.gain_hidden, config.n_classes)
         if config.onset_context:
             self.context = TrackContext(dim, config.n_classes, config.onset_context)
+        if config.onset_spectral:
+            self.spectral = SpectralOnsets(config.n_mels, config.n_classes, config.onset_spectral,
+                                           added_frames(len(config.encoder_dims)))
 
     def analyse(self, audio: torch.Tensor) -> Analysis:
         """Mixtures (B, T) -> onset logits, velocities, kit logits/probabilities and track gains."""
-        features = self.encoder(encoder_input(audio, self.config.n_fft))
+        features, mel = self.encoder(encoder_input(audio, self.config.n_fft), with_mel=True)
         onset_logits, velocity = self.transcriber(features)
         if self.config.onset_context:
             onset_logits = onset_logits + self.context(features)
+        if self.config.onset_spectral:
+            onset_logits = onset_logits + self.spectral(mel)
         kit_logits = self.kit_classifier(features)
         gains = self.track_gains(features.mean(1))
         return Analysis(onset_logits, velocity, kit_logits, torch.softmax(kit_logits, -1), gains)

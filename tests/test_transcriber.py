@@ -22,11 +22,11 @@ from evaluation.confusion import COLUMNS, ROWS, confusion_counts
 from evaluation.tracks import Track
 from idm.checkpoint import load_model, save_model
 from idm.config import ModelConfig
-from idm.constants import CLASS_NAMES, CLASSES, SAMPLE_RATE
+from idm.constants import CLASS_NAMES, CLASSES, FRAME_RATE, SAMPLE_RATE
 from idm.separate import detect_onsets
 from idm.tom_order import MID_TOM_GAP
 from trainer.config import DataConfig
-from trainer.finetune import with_track_context
+from trainer.finetune import with_onset_branches
 from trainer.thresholds import DELTAS
 from trainer.transcription_objective import onset_class_weights, transcription_loss
 from trainer.validation import validation_set
@@ -342,7 +342,7 @@ def test_transcription_task_trains_the_analysis_resumes_bit_for_bit_and_logs_ons
 
 
 def test_a_track_context_is_added_without_changing_the_onsets_and_pools_the_whole_track(model):
-    grown = with_track_context(model, 16).eval()
+    grown = with_onset_branches(model, onset_context=16).eval()
     assert {name.split(".")[0] for name in set(grown.state_dict()) - set(model.state_dict())} == {"context"}
     x = torch.randn(1, 3 * SAMPLE_RATE) * 0.1
     with torch.no_grad():
@@ -355,17 +355,36 @@ def test_a_track_context_is_added_without_changing_the_onsets_and_pools_the_whol
         assert (grown.context(later)[..., :50] - offsets[..., :50]).abs().min() > 0
 
 
+def test_a_spectral_branch_is_added_without_changing_the_onsets_and_hears_its_own_frames(model):
+    grown = with_onset_branches(model, onset_spectral=8).eval()
+    assert {name.split(".")[0] for name in set(grown.state_dict()) - set(model.state_dict())} == {"spectral"}
+    x = torch.randn(1, 3 * SAMPLE_RATE) * 0.01
+    with torch.no_grad():
+        assert torch.equal(grown.analyse(x).onset_logits, model.eval().analyse(x).onset_logits)
+        torch.nn.init.normal_(grown.spectral.out.weight)
+        struck = x.clone()
+        struck[0, SAMPLE_RATE: SAMPLE_RATE + 200] += 0.9  # a click one second in
+        change = (grown.analyse(struck).onset_logits - grown.analyse(x).onset_logits
+                  - (model.analyse(struck).onset_logits - model.analyse(x).onset_logits)).abs().amax((0, 1))
+    # the branch moves the logits only within its 87 ms either side of the click, on the onset grid's times
+    moved = torch.nonzero(change > 1e-6).flatten() / FRAME_RATE
+    assert len(moved) and moved.min() > 0.88 and moved.max() < 1.12, moved
+    assert abs((moved.min() + moved.max()) / 2 - 1.0) < 0.01, moved
+
+
 @needs_hydrogen
 def test_a_model_gains_a_track_context_in_training_and_keeps_it(small_set, bank, tmp_path):
-    run = train(tmp_path / "run", small_set, bank, "model.onset_context=16", 'objective.onset_class_weight={"crash":3}')
+    run = train(tmp_path / "run", small_set, bank, "model.onset_context=16", "model.onset_spectral=8",
+                'objective.onset_class_weight={"crash":3}')
     assert run.returncode == 0, run.stderr[-3000:]
     assert "onset_class_weight:\n    crash: 3\n" in (tmp_path / "run" / "config.yaml").read_text()
-    assert "training analysis (84170 of 546523 values)" in run.stderr
+    assert "training analysis (91515 of 553868 values)" in run.stderr
     exported = tmp_path / "context.pt"
     proc = run_module("trainer.export", tmp_path / "run" / "checkpoints" / "last.pt", exported)
     assert proc.returncode == 0, proc.stderr[-2000:]
     trained = load_model(exported)
     assert trained.config.onset_context == 16 and trained.context.out.weight.abs().sum() > 0
+    assert trained.config.onset_spectral == 8 and trained.spectral.out.weight.abs().sum() > 0
     again = train(tmp_path / "again", small_set, bank, f"train.init={exported}")
     assert again.returncode != 0 and "model.onset_context 32 != 16" in again.stderr
 

@@ -24,6 +24,8 @@ TRAINABLE = {
 }
 """`train.trainable` -> which parameters (by name) train."""
 _KIT_KEYS = ("n_kits", "kit_names")
+GROWN = {"onset_context": "context", "onset_spectral": "spectral"}
+"""Model settings of onset branches a run may add to its `train.init` model -> their module's name."""
 LIKE_ITEMS = 8
 """Training items of a new kit the classifier listens to, to choose the known kit it starts as."""
 
@@ -39,24 +41,26 @@ def initial_model(config: Config, kits) -> tuple:
         raise ConfigError(f"train.init: {exc}") from None
     theirs, ours = model.config.to_dict(), config.model.to_dict()
     differ = [k for k in ours if k not in _KIT_KEYS and ours[k] != theirs[k]
-              and not (k == "onset_context" and not theirs[k])]  # a context it lacks is added below
+              and not (k in GROWN and not theirs[k])]  # an onset branch it lacks is added below
     if differ:
         raise ConfigError(f"train.init: {config.train.init} is not the model section's architecture ("
                           + ", ".join(f"model.{k} {ours[k]} != {theirs[k]}" for k in differ)
                           + "): leave the model section out for the released model, or copy the run's")
-    if config.model.onset_context != model.config.onset_context:
-        model = with_track_context(model, config.model.onset_context)
+    grow = {k: getattr(config.model, k) for k in GROWN if getattr(config.model, k) != getattr(model.config, k)}
+    if grow:
+        model = with_onset_branches(model, **grow)
     new = [k.lower() for k in kits if k.lower() not in model.config.kits]
     like = closest_known_kits(model, config.data, new) if new else {}
     return with_new_kits(model, new, like).train(), like
 
 
-def with_track_context(model: InverseDrumMachine, width: int) -> InverseDrumMachine:
-    """`model` with a new track context of `width` (`idm.encoder.TrackContext`), every other
-    tensor kept: its onsets are unchanged until the context trains (its last layer starts at 0)."""
-    grown = InverseDrumMachine(replace(model.config, onset_context=width))
+def with_onset_branches(model: InverseDrumMachine, **widths) -> InverseDrumMachine:
+    """`model` with new onset branches of the given widths (`onset_context`: `idm.encoder.TrackContext`,
+    `onset_spectral`: `idm.encoder.SpectralOnsets`), every other tensor kept: its onsets are
+    unchanged until the branches train (their last layers start at 0)."""
+    grown = InverseDrumMachine(replace(model.config, **widths))
     missing, unused = grown.load_state_dict(model.state_dict(), strict=False)
-    assert not unused and all(name.startswith("context.") for name in missing), (missing, unused)
+    assert not unused and all(name.split(".")[0] in {GROWN[k] for k in widths} for name in missing), (missing, unused)
     return grown
 
 
