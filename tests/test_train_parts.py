@@ -72,7 +72,8 @@ def test_overrides_are_typed_and_checked(tmp_path):
            "objective.onset_class_weight=3": "expected a mapping",
            "objective.onset_class_weight={hat: 2}": "'hat' is not a class",
            "objective.onset_class_weight={crash:3}": "a space after the colon",
-           "objective.onset_class_weight={kick: -1}": "the weight of kick must be a positive number"}
+           "objective.onset_class_weight={kick: -1}": "the weight of kick must be a positive number",
+           "objective.onset_class_weight={crash: 2, CY_CR: 3}": "crash and CY_CR name the same class"}
     for override, message in bad.items():
         with pytest.raises(ConfigError, match=message):
             load_config(None, [override])

@@ -75,6 +75,7 @@ class ObjectiveConfig:
     gain_max: float = 1.0
 
     def __post_init__(self):
+        named = {}
         for name, weight in self.onset_class_weight.items():
             if class_code(name) is None:
                 hint = " (YAML: a space after the colon, or the class quoted: {\"crash\":3})" if ":" in str(name) else ""
@@ -82,6 +83,9 @@ class ObjectiveConfig:
                                  f"(classes: {', '.join(CLASS_NAMES.values())})")
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
                 raise ValueError(f"onset_class_weight: the weight of {name} must be a positive number, got {weight!r}")
+            if class_code(name) in named:
+                raise ValueError(f"onset_class_weight: {named[class_code(name)]} and {name} name the same class")
+            named[class_code(name)] = name
 
 
 @dataclass
