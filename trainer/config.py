@@ -77,15 +77,16 @@ class ObjectiveConfig:
     def __post_init__(self):
         named = {}
         for name, weight in self.onset_class_weight.items():
-            if class_code(name) is None:
+            code = class_code(name)
+            if code is None:
                 hint = " (YAML: a space after the colon, or the class quoted: {\"crash\":3})" if ":" in str(name) else ""
                 raise ValueError(f"onset_class_weight: {name!r} is not a class{hint} "
                                  f"(classes: {', '.join(CLASS_NAMES.values())})")
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
                 raise ValueError(f"onset_class_weight: the weight of {name} must be a positive number, got {weight!r}")
-            if class_code(name) in named:
-                raise ValueError(f"onset_class_weight: {named[class_code(name)]} and {name} name the same class")
-            named[class_code(name)] = name
+            if code in named:
+                raise ValueError(f"onset_class_weight: {named[code]} and {name} name the same class")
+            named[code] = name
 
 
 @dataclass
