@@ -269,9 +269,10 @@ def test_transcriber_target_trains_on_two_ranks_and_exports_the_model(kits_set, 
     assert f"sha256 {sha256_of(exported)}" in again.stdout
     trained = load_model(exported)
     assert trained.config.kits == TRAIN_KITS
-    assert (trained.config.onset_context, trained.config.mid_tom_gap) == (32, MID_TOM_GAP)  # the recipe's
+    assert (trained.config.onset_context, trained.config.onset_spectral, trained.config.mid_tom_gap) == (
+        32, 16, MID_TOM_GAP)  # the recipe's
     released = model.state_dict()
-    assert {name.split(".")[0] for name in set(trained.state_dict()) - set(released)} == {"context"}
+    assert {name.split(".")[0] for name in set(trained.state_dict()) - set(released)} == {"context", "spectral"}
     changed = {name for name, p in trained.state_dict().items()
                if name in released and not torch.equal(p, released[name])}
     assert changed and all(not name.startswith("synth.") for name in changed)

@@ -321,7 +321,7 @@ def test_transcription_task_trains_the_analysis_resumes_bit_for_bit_and_logs_ons
                                                                                       tmp_path):
     whole = train(tmp_path / "whole", small_set, bank)
     assert whole.returncode == 0, whole.stderr[-3000:]
-    assert "training analysis (92778 of 555131 values)" in whole.stderr  # the config's track context (32) added
+    assert "training analysis (108099 of 570452 values)" in whole.stderr  # the config's context (32), branch (16)
     assert "step 2: val loss" in whole.stdout and "kit as the teacher's" in whole.stdout
     stopped = train(tmp_path / "resumed", small_set, bank, "train.steps=2")
     assert stopped.returncode == 0, stopped.stderr[-3000:]
@@ -334,7 +334,7 @@ def test_transcription_task_trains_the_analysis_resumes_bit_for_bit_and_logs_ons
     changed = {name for name, tensor in a.state_dict().items()
                if name in released and not torch.equal(tensor, released[name])}
     assert {name.split(".")[0] for name in changed} == {"encoder", "transcriber", "kit_classifier", "track_gains"}
-    assert {name.split(".")[0] for name in set(a.state_dict()) - set(released)} == {"context"}
+    assert {name.split(".")[0] for name in set(a.state_dict()) - set(released)} == {"context", "spectral"}
     events = EventAccumulator(str(next((tmp_path / "whole" / "tensorboard").glob("events.*")))).Reload()
     tags = events.Tags()["scalars"]
     assert {f"val/onset_f/{c}" for c in CLASSES} <= set(tags) and "train/onset_bce" in tags
