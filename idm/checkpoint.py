@@ -37,7 +37,7 @@ PRETRAINED = {
     "idm-44-recorded-kits": dict(
         filename="idm-44-recorded-kits.pt",
         bundled=True,
-        sha256="a4dd5bbbf732d9dd6eed41dde727c1da46625f99d4f66a082743d66f9fde94be",
+        sha256="7b0bb30f375ac3ce32f958578c087d4e795156ae086f226ba33b0f71152af560",
         description="idm-44-train-kits with its transcription trained on recorded acoustic kits "
                     "(idm/models/idm-44-recorded-kits.md; Apache-2.0)",
         kits=TRAIN_KITS,

@@ -153,7 +153,7 @@ def test_list_models_names_each_model_and_its_file():
 
 def test_the_recorded_kits_model_ships_with_the_package_and_is_verified(tmp_path, monkeypatch, clip_path):
     """idm-44-recorded-kits: in idm/models, its sha256 checked, the released synthesiser and kits with
-    a trained analysis and a track context; listed, and separated with by name."""
+    a trained analysis, a track context and a spectral onset branch; listed, and separated with by name."""
     from idm import checkpoint
     from evaluation.systems import parse_system
 
@@ -164,7 +164,7 @@ def test_the_recorded_kits_model_ships_with_the_package_and_is_verified(tmp_path
     assert ours.config.kits == released.config.kits
     theirs = released.state_dict()
     added = set(ours.state_dict()) - set(theirs)
-    assert added and all(k.startswith("context.") for k in added) and set(theirs) <= set(ours.state_dict())
+    assert {k.split(".")[0] for k in added} == {"context", "spectral"} and set(theirs) <= set(ours.state_dict())
     changed = {k for k, v in ours.state_dict().items() if k not in added and not torch.equal(v, theirs[k])}
     assert changed and not any(k.startswith("synth.") for k in changed)
     assert parse_system(f"{name}+gt-onsets") == ("idm", name, "gt-onsets")
