@@ -21,7 +21,7 @@ TORCHRUN_NODES := $(if $(filter 1,$(NNODES)),--standalone,--nnodes=$(NNODES) --r
 SPLIT ?= eval_session_test_kits
 MODELS ?= idm-44-train-kits oracle-irm
 
-.PHONY: venv demo demo-data kits-data kits-train kits-results transcriber transcriber-bank transcriber-holdout transcriber-results device-check preprocess train finetune kits-adaptation nmfd-templates eval test bench clean
+.PHONY: venv demo demo-data kits-data kits-train kits-results transcriber transcriber-bank transcriber-holdout transcriber-holdout-separation transcriber-results device-check preprocess train finetune kits-adaptation nmfd-templates eval test bench clean
 
 venv: $(VENV)/.installed
 
@@ -114,6 +114,16 @@ transcriber-holdout: transcriber-bank
 	$(BIN)/python -m trainer.export "$(HOLDOUT_RUN)/checkpoints/best.pt" "$(HOLDOUT_RUN).pt"
 	$(BIN)/python -m trainer.thresholds "$(HOLDOUT_RUN).pt" --data "$(KITS)/data" --split $(HOLDOUT_SPLITS) \
 		--kits $(HOLDOUT_KIT) > "$(HOLDOUT_RUN).txt" && cat "$(HOLDOUT_RUN).txt"
+	$(MAKE) transcriber-holdout-separation ARGS=
+
+# masked SI-SDR of held-out models on HOLDOUT_KIT's items with stems (its val_train_kits performances),
+# beside HOLDOUT_BASELINE -> HOLDOUT_ROOT/separation/summary.md (cached there: each model is scored once)
+HOLDOUT_BASELINE ?= $(HOLDOUT_ROOT)/baseline.pt
+HOLDOUT_MODELS ?= $(HOLDOUT_RUN).pt
+transcriber-holdout-separation: venv
+	$(KITS_SET)
+	$(MAKE) eval DATA="$(KITS)/data" SPLIT=val_train_kits OUT="$(HOLDOUT_ROOT)/separation" \
+		MODELS="$(sort $(wildcard $(HOLDOUT_BASELINE)) $(HOLDOUT_MODELS))" ARGS="--kits $(HOLDOUT_KIT) $(ARGS)"
 
 # the README's transcription table: released against idm-44-recorded-kits on the test kits as recorded
 # (with the true onsets too), in a room and bus-compressed -> results/transcriber/<condition>

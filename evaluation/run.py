@@ -68,7 +68,7 @@ _worker = {}
 
 def _init_worker(data, split, options) -> None:
     torch.set_num_threads(options.pop("threads"))
-    _worker.update(tracks=open_tracks(data, split), options=options, systems={})
+    _worker.update(tracks=open_tracks(data, split, options.get("kits", ())), options=options, systems={})
 
 
 def _evaluate(task) -> tuple:
@@ -109,10 +109,10 @@ def _check_options(out: Path, options: dict) -> None:
     path = out / "options.json"
     if path.is_file():
         previous = json.loads(path.read_text())
-        changed = [k for k in options if previous.get(k) != options[k]]
+        changed = [k for k in sorted(set(options) | set(previous)) if previous.get(k) != options.get(k)]
         if changed:
             raise EvaluationError(f"{out}: holds results computed with other options ("
-                                  + ", ".join(f"{k}: {previous.get(k)!r} -> {options[k]!r}" for k in changed)
+                                  + ", ".join(f"{k}: {previous.get(k)!r} -> {options.get(k)!r}" for k in changed)
                                   + "); use another --out or delete it")
     write_text_if_changed(path, json.dumps(options, indent=1, sort_keys=True) + "\n")
 
@@ -132,13 +132,14 @@ def _check_system_cache(out: Path, name: str, nmfd_templates, one_shots, notes) 
 def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, silent: str = "exclude",
              window: float = WINDOW, spaces=SPACES, limit: int = None, progress: bool = True,
              notes=print, nmfd_templates=None, one_shots=None, condition: str = "clean",
-             transcription_only: bool = False) -> dict:
+             transcription_only: bool = False, kits=()) -> dict:
     """Run `systems` on the tracks and write OUT's tables and plots; returns the summaries.
     NMFD cases that need one-shot templates read `nmfd_templates` (default DATA/nmfd_templates.pt),
     `+gt-one-shots` systems the kits' one-shot folders in `one_shots` (default DATA/one_shots, or
     one_shots beside DATA). `condition` records every track in a room or compressed first
     (`evaluation.conditions`). `transcription_only` scores only the transcriptions (onsets and
-    confusion tables; no synthesis or separation), for systems that transcribe."""
+    confusion tables; no synthesis or separation), for systems that transcribe. `kits` keeps only
+    those kits' items of a preprocessed folder (such as a kit held out of a model's training)."""
     out = Path(out)
     if nmfd_templates is None and (Path(data) / DEFAULT_TEMPLATES).is_file():
         nmfd_templates = Path(data) / DEFAULT_TEMPLATES
@@ -149,7 +150,7 @@ def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, si
     elif not Path(one_shots).is_dir():
         raise EvaluationError(f"{one_shots}: no such one-shot folder")
     one_shots = str(Path(one_shots).resolve()) if one_shots else None
-    tracks = open_tracks(data, split)
+    tracks = open_tracks(data, split, kits)
     for name in systems:
         parse_system(name)
     if len(set(systems)) != len(systems):
@@ -161,6 +162,8 @@ def evaluate(data, split, systems, out, jobs: int = 1, segment: float = None, si
         options["condition"] = condition
     if transcription_only:
         options["transcription_only"] = True
+    if kits:
+        options["kits"] = sorted(set(kits))
     out.mkdir(parents=True, exist_ok=True)
     _check_options(out, options)
     for name in systems:
@@ -303,6 +306,8 @@ def main(argv=None) -> int:
     parser.add_argument("--transcription-only", action="store_true",
                         help="score only the systems' own transcriptions (onset F, confusion tables): no synthesis "
                              "or separation, a small part of the time")
+    parser.add_argument("--kits", nargs="+", default=[], metavar="KIT",
+                        help="only these kits' items of a preprocessed folder (default: every kit)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
@@ -314,7 +319,7 @@ def main(argv=None) -> int:
                  args.window, limit=args.limit, progress=not args.quiet,
                  notes=lambda line: print(line, file=sys.stderr), nmfd_templates=args.nmfd_templates,
                  one_shots=args.one_shots, condition=args.condition,
-                 transcription_only=args.transcription_only)
+                 transcription_only=args.transcription_only, kits=args.kits)
     except (EvaluationError, ValueError, OSError) as exc:
         print(f"evaluation: error: {exc}", file=sys.stderr)
         return 2

@@ -54,10 +54,10 @@ def _normalized(track_id, stems: torch.Tensor, onsets, kit_id, kit: str = "") ->
 
 
 class PreprocessedTracks:
-    """The items of `split` in a preprocessed folder, in manifest order."""
+    """The items of `split` in a preprocessed folder (only those of `kits`, if any), in manifest order."""
 
-    def __init__(self, folder, split: str):
-        self.clips = ClipDataset(folder, split, normalize=False, stems=True)
+    def __init__(self, folder, split: str, kits=()):
+        self.clips = ClipDataset(folder, split, normalize=False, stems=True, from_kits=kits)
         self.ids = [row["id"] for row in self.clips.rows]
 
     def __len__(self) -> int:
@@ -112,13 +112,16 @@ class TrackFolders:
         return _normalized(folder.name, stems, onsets, -1)
 
 
-def open_tracks(folder, split: str = None):
-    """The tracks of a preprocessed folder's `split`, or of a folder of track folders."""
+def open_tracks(folder, split: str = None, kits=()):
+    """The tracks of a preprocessed folder's `split` (only those of the kits named in `kits`, if
+    any), or of a folder of track folders."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: no such folder")
     if (folder / MANIFEST).is_file():
         if not split:
             raise ValueError(f"{folder}: a preprocessed folder; name the split to evaluate (--split)")
-        return PreprocessedTracks(folder, split)
+        return PreprocessedTracks(folder, split, kits)
+    if kits:
+        raise ValueError(f"{folder}: a folder of track folders has no kit names; --kits needs a preprocessed folder")
     return TrackFolders(folder)

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import make
+from conftest import make, run_module
 from evaluation.run import evaluate
 from evaluation.spaces import stem_names
 from idm.separate import transcribe
@@ -143,6 +143,29 @@ def test_oracle_information_variants(stemgmd_data, tmp_path, model):
     assert tr.kit_probs[0].tolist() == [0, 0, 1, 0, 0, 0]
     with pytest.raises(ValueError, match=r"kit 6 is not one of the model's kits: brooklyn \(0\)"):
         transcribe(audio, model, kit=6)
+
+
+def test_kits_keeps_one_kits_items(stemgmd_data, tmp_path):
+    """`--kits` scores only the named kits' items (a kit held out of training, on a split of several
+    kits); a kit without items in the split is a one-line error with nothing written, and results
+    of one kit are never mixed into a run of every kit."""
+    data, out = stemgmd_data[0], tmp_path / "brooklyn"
+    ids = [r["id"] for r in read_csv(data / "manifest.csv") if r["split"] == "eval_session_train_kits"]
+    proc = run_module("evaluation.run", data, "--split", "eval_session_train_kits", "--models", "oracle-irm",
+                      "--kits", "brooklyn", "--out", out, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert {r["track"] for r in read_csv(out / "scores.csv")} == set(ids) and ids
+    proc = run_module("evaluation.run", data, "--split", "eval_session_train_kits", "--models", "oracle-irm",
+                      "--kits", "bluebird", "--out", tmp_path / "bluebird", "-q")
+    assert proc.returncode == 2 and not (tmp_path / "bluebird").exists()
+    assert proc.stderr.strip().splitlines() == [
+        f"evaluation: error: {data}: no items of kits bluebird in split 'eval_session_train_kits'"]
+    proc = run_module("evaluation.run", data, "--split", "eval_session_train_kits", "--models", "oracle-irm",
+                      "--out", out, "-q")
+    assert proc.returncode == 2 and "holds results computed with other options (kits: ['brooklyn'] -> None)" \
+        in proc.stderr
+    with pytest.raises(ValueError, match="--kits needs a preprocessed folder"):
+        evaluate(tmp_path, None, ["oracle-irm"], tmp_path / "x", progress=False, kits=["brooklyn"])
 
 
 def test_given_one_shots_variants_read_each_kits_folder(stemgmd_data, tmp_path):
