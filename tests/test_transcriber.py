@@ -464,6 +464,17 @@ def test_thresholds_are_chosen_per_class_on_validation_and_read_at_inference(sma
     assert other_tuned.config.mid_tom_gap == 0  # kept: not asked for
     assert other_tuned.config.onset_delta == load_model(tmp_path / "held.pt").config.onset_delta
     assert all(torch.equal(p, q) for p, q in zip(other.state_dict().values(), other_tuned.state_dict().values()))
+    kits = sorted({row["kit"] for row in ClipDataset(small_set, "val_train_kits").rows})
+    pooled = run_module("trainer.thresholds", tmp_path / "other.pt", "--choose-with",
+                        *[f"{tmp_path / 'released.pt'}:{kit}" for kit in kits], "--data", small_set,
+                        "--out", tmp_path / "pooled.pt")  # each chooser on its own kit's items, counts pooled
+    at_once = run_module("trainer.thresholds", tmp_path / "other.pt", "--choose-with", tmp_path / "released.pt",
+                         "--data", small_set, "--out", tmp_path / "at_once.pt")  # one chooser on every kit's items
+    assert pooled.returncode == 0 and at_once.returncode == 0, pooled.stderr[-2000:] + at_once.stderr[-2000:]
+    assert f"({', '.join(kits)}), pooled onset F" in pooled.stdout and len(kits) == 2
+    table = [[line for line in proc.stdout.splitlines() if line.startswith("| ")] for proc in (pooled, at_once)]
+    assert table[0] == table[1] and len(table[0]) == len(CLASSES) + 3
+    assert load_model(tmp_path / "pooled.pt").config.onset_delta == load_model(tmp_path / "at_once.pt").config.onset_delta
     mixture = ClipDataset(small_set, "val_train_kits")[0]["mixture"]
     released = detect_onsets(mixture, model)[0]
     assert len(released["KD"]) > 0  # the released threshold finds the kicks;

@@ -14,7 +14,8 @@ refused: they only report.
 
 `--choose-with OTHER` chooses with another model's probabilities and writes the values into
 MODEL: a model of the same recipe trained with `--kits` held out (`mix.hold_out`) chooses, on
-kits it never heard, thresholds for MODEL, which heard them.
+kits it never heard, thresholds for MODEL, which heard them. Several held-out models pool their
+counts, each on the items of its own kit: `--choose-with A.pt:kit_a B.pt:kit_b ...`.
 """
 
 import argparse
@@ -58,6 +59,19 @@ def sweep(probs: list, references: list, deltas=DELTAS) -> np.ndarray:
     return counts
 
 
+def sweep_clips(model, clips) -> np.ndarray:
+    """`sweep` of `model`'s probabilities over the items of `clips` (a ClipDataset)."""
+    return sweep(onset_probabilities(model, clips), [clips[i]["onsets"] for i in range(len(clips))])
+
+
+def chooser_and_kits(spec: str, kits=()) -> tuple:
+    """('OTHER', [KIT]) from 'OTHER:KIT', or ('OTHER', kits) from a plain 'OTHER'."""
+    path, _, kit = spec.rpartition(":")
+    if path and kit and "/" not in kit:
+        return path, [kit]
+    return spec, list(kits)
+
+
 def pooled_f(counts: np.ndarray) -> np.ndarray:
     """F-measure of (..., 3) reference, estimated and matched counts (0 where there is neither)."""
     total = counts[..., 0] + counts[..., 1]
@@ -76,6 +90,12 @@ def choose(counts: np.ndarray, deltas=DELTAS) -> tuple:
         best = max(range(len(deltas)), key=lambda d: (round(f[d, k], 9), -abs(deltas[d] - RELEASED_DELTA)))
         chosen.append(deltas[best])
     return tuple(chosen)
+
+
+def with_thresholds(model, chosen, **settings):
+    """`model` with its per-class thresholds set to `chosen` (and other config `settings`, if any)."""
+    model.config = ModelConfig.from_dict({**model.config.to_dict(), "onset_delta": tuple(chosen), **settings})
+    return model
 
 
 def report(released: np.ndarray, tuned: np.ndarray, chosen: tuple) -> str:
@@ -99,8 +119,9 @@ def main(argv=None) -> int:
     parser.add_argument("--mid-tom-gap", type=float, nargs="?", const=MID_TOM_GAP, metavar="SEMITONES",
                         help=f"also write this mid tom gap (idm.tom_order; alone: {MID_TOM_GAP:g}) into the model "
                              "(default: keep its own)")
-    parser.add_argument("--choose-with", metavar="OTHER",
-                        help="choose with this model's probabilities (one that never heard --kits), write into MODEL")
+    parser.add_argument("--choose-with", nargs="+", default=[], metavar="OTHER[:KIT]",
+                        help="choose with these models' probabilities (each one that never heard its KIT, on KIT's "
+                             "items; without KIT, on --kits' items), pooled, and write into MODEL")
     args = parser.parse_args(argv)
     for split in args.split:
         if is_test_split(split):
@@ -117,25 +138,25 @@ def main(argv=None) -> int:
     out = args.out or Path(args.model)
     try:
         model = load_model(args.model)
-        chooser = load_model(args.choose_with) if args.choose_with else model
-        clips = ClipDataset(args.data, args.split, from_kits=args.kits)
+        specs = [chooser_and_kits(spec, args.kits) for spec in args.choose_with] or [(None, args.kits)]
+        choosers = [(load_model(path) if path else model, ClipDataset(args.data, args.split, from_kits=kits))
+                    for path, kits in specs]
     except (CheckpointError, OSError, ValueError) as exc:
         print(f"thresholds: error: {exc}", file=sys.stderr)
         return 1
-    probs = onset_probabilities(chooser, clips)
-    references = [clips[i]["onsets"] for i in range(len(clips))]
-    counts = sweep(probs, references)
+    counts = sum(sweep_clips(chooser, clips) for chooser, clips in choosers)
     chosen = choose(counts)
     released = counts[DELTAS.index(RELEASED_DELTA)]  # classes are picked apart: the sweep holds both
     tuned = counts[[DELTAS.index(d) for d in chosen], np.arange(len(CLASSES))]
-    of = f" ({', '.join(args.kits)})" if args.kits else ""
-    by = f", chosen with {args.choose_with}" if args.choose_with else ""
-    print(f"{len(clips)} items of {', '.join(args.split)}{of}, pooled onset F (50 ms){by}:\n"
+    kits = [kit for _, of_kits in specs for kit in of_kits]
+    of = f" ({', '.join(kits)})" if kits else ""
+    by = f", chosen with {' '.join(args.choose_with)}" if args.choose_with else ""
+    n = sum(len(clips) for _, clips in choosers)
+    print(f"{n} items of {', '.join(args.split)}{of}, pooled onset F (50 ms){by}:\n"
           f"{report(released, tuned, chosen)}")
     gap = {} if args.mid_tom_gap is None else {"mid_tom_gap": args.mid_tom_gap}
-    model.config = ModelConfig.from_dict({**model.config.to_dict(), "onset_delta": chosen, **gap})
     try:
-        save_model(model, out)
+        save_model(with_thresholds(model, chosen, **gap), out)
     except OSError as exc:
         print(f"thresholds: error: {out}: {exc}", file=sys.stderr)
         return 1
