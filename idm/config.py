@@ -30,6 +30,9 @@ class ModelConfig:
     onset_spectral: int = 0
     """Width of the spectral onset branch (`idm.encoder.SpectralOnsets`) added to the onset logits;
     0 (the released model): none."""
+    onset_spectral_level: bool = True
+    """Whether the spectral onset branch reads each band's level beside its rise; False: the rise
+    alone (less of a kit's steady spectrum)."""
     onset_delta: tuple = ()
     """Peak-picking threshold `delta` per class, in `CLASSES` order (chosen on a validation split:
     `python -m trainer.thresholds`); empty: the released 0.2 for every class."""

@@ -23,6 +23,7 @@ from evaluation.tracks import Track
 from idm.checkpoint import load_model, save_model
 from idm.config import ModelConfig
 from idm.constants import CLASS_NAMES, CLASSES, FRAME_RATE, SAMPLE_RATE
+from idm.model import encoder_input
 from idm.separate import detect_onsets
 from idm.tom_order import MID_TOM_GAP
 from trainer.config import DataConfig
@@ -378,19 +379,34 @@ def test_a_spectral_branch_is_added_without_changing_the_onsets_and_hears_its_ow
     assert abs((moved.min() + moved.max()) / 2 - 1.0) < 0.01, moved
 
 
+def test_a_spectral_branch_of_the_rise_alone_is_blind_to_a_fixed_equaliser(model):
+    x = torch.randn(1, 3 * SAMPLE_RATE) * 0.1
+    mel = model.encoder(encoder_input(x, model.config.n_fft), with_mel=True)[1]
+    tilt = torch.linspace(-12, 12, mel.shape[1])[None, :, None]  # a fixed EQ: a constant per log-mel band
+    moved = {}
+    for level in (True, False):
+        grown = grown_alike(model, x, "spectral", onset_spectral=8, onset_spectral_level=level)
+        with torch.no_grad():
+            torch.nn.init.normal_(grown.spectral.out.weight)
+            moved[level] = (grown.spectral(mel + tilt) - grown.spectral(mel)).abs().max()
+    assert grown.spectral.convs[0].in_channels == mel.shape[1]  # half the inputs: no level
+    assert moved[True] > 1e-2 and moved[False] < 1e-5, moved  # the level hears the EQ; the rise alone does not
+
+
 @needs_hydrogen
 def test_a_model_gains_a_track_context_in_training_and_keeps_it(small_set, bank, tmp_path):
     run = train(tmp_path / "run", small_set, bank, "model.onset_context=16", "model.onset_spectral=8",
-                'objective.onset_class_weight={"crash":3}')
+                "model.onset_spectral_level=false", 'objective.onset_class_weight={"crash":3}')
     assert run.returncode == 0, run.stderr[-3000:]
     assert "onset_class_weight:\n    crash: 3\n" in (tmp_path / "run" / "config.yaml").read_text()
-    assert "training analysis (91515 of 553868 values)" in run.stderr
+    assert "training analysis (88187 of 550540 values)" in run.stderr  # the branch reads the rise alone
     exported = tmp_path / "context.pt"
     proc = run_module("trainer.export", tmp_path / "run" / "checkpoints" / "last.pt", exported)
     assert proc.returncode == 0, proc.stderr[-2000:]
     trained = load_model(exported)
     assert trained.config.onset_context == 16 and trained.context.out.weight.abs().sum() > 0
     assert trained.config.onset_spectral == 8 and trained.spectral.out.weight.abs().sum() > 0
+    assert trained.config.onset_spectral_level is False and trained.spectral.level_norm is None
     again = train(tmp_path / "again", small_set, bank, f"train.init={exported}")
     assert again.returncode != 0 and "model.onset_context 32 != 16" in again.stderr
 

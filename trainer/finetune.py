@@ -26,6 +26,8 @@ TRAINABLE = {
 _KIT_KEYS = ("n_kits", "kit_names")
 GROWN = {"onset_context": "context", "onset_spectral": "spectral"}
 """Model settings of onset branches a run may add to its `train.init` model -> their module's name."""
+BRANCH_SETTINGS = {"onset_spectral_level": "onset_spectral"}
+"""Other settings of those branches -> the branch's width setting: free where the branch is added."""
 LIKE_ITEMS = 8
 """Training items of a new kit the classifier listens to, to choose the known kit it starts as."""
 
@@ -40,13 +42,14 @@ def initial_model(config: Config, kits) -> tuple:
     except CheckpointError as exc:
         raise ConfigError(f"train.init: {exc}") from None
     theirs, ours = model.config.to_dict(), config.model.to_dict()
+    lacks = {k for k in GROWN if not theirs[k]} | {k for k, branch in BRANCH_SETTINGS.items() if not theirs[branch]}
     differ = [k for k in ours if k not in _KIT_KEYS and ours[k] != theirs[k]
-              and not (k in GROWN and not theirs[k])]  # an onset branch it lacks is added below
+              and k not in lacks]  # an onset branch it lacks is added below, with its settings
     if differ:
         raise ConfigError(f"train.init: {config.train.init} is not the model section's architecture ("
                           + ", ".join(f"model.{k} {ours[k]} != {theirs[k]}" for k in differ)
                           + "): leave the model section out for the released model, or copy the run's")
-    grow = {k: getattr(config.model, k) for k in GROWN if getattr(config.model, k) != getattr(model.config, k)}
+    grow = {k: ours[k] for k in lacks if ours[k] != theirs[k]}
     if grow:
         model = with_onset_branches(model, **grow)
     new = [k.lower() for k in kits if k.lower() not in model.config.kits]
@@ -56,11 +59,12 @@ def initial_model(config: Config, kits) -> tuple:
 
 def with_onset_branches(model: InverseDrumMachine, **widths) -> InverseDrumMachine:
     """`model` with new onset branches of the given widths (`onset_context`: `idm.encoder.TrackContext`,
-    `onset_spectral`: `idm.encoder.SpectralOnsets`), every other tensor kept: its onsets are
-    unchanged until the branches train (their last layers start at 0)."""
+    `onset_spectral`: `idm.encoder.SpectralOnsets`) and settings (`BRANCH_SETTINGS`), every other
+    tensor kept: its onsets are unchanged until the branches train (their last layers start at 0)."""
     grown = InverseDrumMachine(replace(model.config, **widths))
     missing, unused = grown.load_state_dict(model.state_dict(), strict=False)
-    assert not unused and all(name.split(".")[0] in {GROWN[k] for k in widths} for name in missing), (missing, unused)
+    added = {GROWN[k] for k in widths if k in GROWN}
+    assert not unused and all(name.split(".")[0] in added for name in missing), (missing, unused)
     return grown
 
 
