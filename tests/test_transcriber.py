@@ -490,7 +490,8 @@ def test_thresholds_are_chosen_per_class_on_validation_and_read_at_inference(sma
     assert f"({', '.join(kits)}), pooled onset F" in pooled.stdout and len(kits) == 2
     table = [[line for line in proc.stdout.splitlines() if line.startswith("| ")] for proc in (pooled, at_once)]
     assert table[0] == table[1] and len(table[0]) == len(CLASSES) + 3
-    assert load_model(tmp_path / "pooled.pt").config.onset_delta == load_model(tmp_path / "at_once.pt").config.onset_delta
+    chosen = [load_model(tmp_path / name).config.onset_delta for name in ("pooled.pt", "at_once.pt")]
+    assert chosen[0] == chosen[1]
     mixture = ClipDataset(small_set, "val_train_kits")[0]["mixture"]
     released = detect_onsets(mixture, model)[0]
     assert len(released["KD"]) > 0  # the released threshold finds the kicks;
