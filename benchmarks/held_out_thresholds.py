@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.datasets import ClipDataset  # noqa: E402
+from data.manifest import read_manifest, select  # noqa: E402
 from data.stemgmd import is_test_split  # noqa: E402
 from evaluation.run import evaluate  # noqa: E402
 from idm.checkpoint import load_model, save_model  # noqa: E402
@@ -114,10 +115,11 @@ def main(argv=None) -> int:
     if len(models) < 2:
         parser.error("leaving one kit out needs at least two held-out models")
     held, heard = {}, {}
+    heard_split_kits = {row["kit"] for row in select(read_manifest(args.data), args.heard_split)}
     for kit, path in models.items():
         model = load_model(path)
         held[kit] = sweep_clips(model, ClipDataset(args.data, args.split, from_kits=[kit]))
-        heard_kits = sorted({r["kit"] for r in ClipDataset(args.data, args.heard_split).rows} - {kit})
+        heard_kits = sorted(heard_split_kits - {kit})
         heard[kit] = sweep_clips(model, ClipDataset(args.data, args.heard_split, from_kits=heard_kits))
     thresholds = rule_thresholds(held, heard)
     print(f"## Pooled onset F on each held-out kit ({', '.join(args.split)}), each rule's thresholds\n")
