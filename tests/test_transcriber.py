@@ -365,16 +365,19 @@ def test_a_track_context_is_added_without_changing_the_onsets_and_pools_the_whol
 
 
 def test_a_spectral_branch_is_added_without_changing_the_onsets_and_hears_its_own_frames(model):
+    torch.manual_seed(0)
     x = torch.randn(1, 3 * SAMPLE_RATE) * 0.01
     grown = grown_alike(model, x, "spectral", onset_spectral=8)
     with torch.no_grad():
         torch.nn.init.normal_(grown.spectral.out.weight)
         struck = x.clone()
         struck[0, SAMPLE_RATE: SAMPLE_RATE + 200] += 0.9  # a click one second in
-        change = (grown.analyse(struck).onset_logits - grown.analyse(x).onset_logits
-                  - (model.analyse(struck).onset_logits - model.analyse(x).onset_logits)).abs().amax((0, 1))
-    # the branch moves the logits only within its 87 ms either side of the click, on the onset grid's times
-    moved = torch.nonzero(change > 1e-6).flatten() / FRAME_RATE
+        logits = [m.analyse(audio).onset_logits for m in (grown, model) for audio in (struck, x)]
+        change = (logits[0] - logits[1] - (logits[2] - logits[3])).abs().amax((0, 1))
+    # the branch moves the logits only within its 87 ms either side of the click, on the onset grid's times;
+    # elsewhere only float32 rounding of logits near 1000 (a few 1e-6) differs, so that is the floor
+    rounding = 16 * torch.finfo(torch.float32).eps * torch.stack(logits).abs().max()
+    moved = torch.nonzero(change > rounding).flatten() / FRAME_RATE
     assert len(moved) and moved.min() > 0.88 and moved.max() < 1.12, moved
     assert abs((moved.min() + moved.max()) / 2 - 1.0) < 0.01, moved
 
