@@ -33,6 +33,10 @@ class ModelConfig:
     onset_spectral_level: bool = True
     """Whether the spectral onset branch reads each band's level beside its rise; False: the rise
     alone (less of a kit's steady spectrum)."""
+    onset_spectral_relative: bool = False
+    """Whether the spectral onset branch reads each band's level relative to that band's mean over the
+    input (the track at inference, the crop in training): blind to a fixed equaliser, as the rise
+    alone is, but keeping how each frame's spectrum differs from the track's."""
     onset_delta: tuple = ()
     """Peak-picking threshold `delta` per class, in `CLASSES` order (chosen on a validation split:
     `python -m trainer.thresholds`); empty: the released 0.2 for every class."""

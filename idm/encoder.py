@@ -200,15 +200,16 @@ class SpectralOnsets(nn.Module):
     mid tom from a high tom or an open hi-hat from a closed one. This branch reads every mel band
     and its rise (the positive frame-to-frame difference), each normalised over the bands, through
     four dilated convolutions in time (15 frames, 87 ms, each side); with `level` False, the rise
-    alone. Grid frame m is the time of mel frame m (the backbone's features lag it by half its
+    alone; with `relative`, each band's level less its mean over the input's frames. Grid frame m is the time of mel frame m (the backbone's features lag it by half its
     `frames_added`, which its wide receptive field absorbs; this branch's is too short to), so the
     frames the grid has beyond the mel's are padded at the end. Its last layer starts at zero, so a
     model that gains it transcribes as before until it trains.
     """
 
-    def __init__(self, n_mels: int, n_classes: int, width: int, frames_added: int, level: bool = True):
+    def __init__(self, n_mels: int, n_classes: int, width: int, frames_added: int, level: bool = True,
+                 relative: bool = False):
         super().__init__()
-        self.frames_added = frames_added
+        self.frames_added, self.relative = frames_added, relative
         self.level_norm = nn.LayerNorm(n_mels) if level else None
         self.rise_norm = nn.LayerNorm(n_mels)
         self.convs = nn.ModuleList([nn.Conv1d((2 if level else 1) * n_mels, width, 3, padding="same")]
@@ -220,7 +221,9 @@ class SpectralOnsets(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = mel.transpose(1, 2)
         rise = torch.relu(torch.diff(x, dim=1, prepend=x[:, :1]))
-        parts = [self.rise_norm(rise)] if self.level_norm is None else [self.level_norm(x), self.rise_norm(rise)]
+        parts = [self.rise_norm(rise)]
+        if self.level_norm is not None:
+            parts.insert(0, self.level_norm(x - x.mean(1, keepdim=True) if self.relative else x))
         h = torch.cat(parts, -1).transpose(1, 2)
         for conv in self.convs:
             h = torch.relu(conv(h))

@@ -65,7 +65,8 @@ class InverseDrumMachine(nn.Module):
             self.context = TrackContext(dim, config.n_classes, config.onset_context)
         if config.onset_spectral:
             self.spectral = SpectralOnsets(config.n_mels, config.n_classes, config.onset_spectral,
-                                           added_frames(len(config.encoder_dims)), config.onset_spectral_level)
+                                           added_frames(len(config.encoder_dims)), config.onset_spectral_level,
+                                           config.onset_spectral_relative)
 
     def analyse(self, audio: torch.Tensor) -> Analysis:
         """Mixtures (B, T) -> onset logits, velocities, kit logits/probabilities and track gains."""

@@ -382,18 +382,29 @@ def test_a_spectral_branch_is_added_without_changing_the_onsets_and_hears_its_ow
     assert abs((moved.min() + moved.max()) / 2 - 1.0) < 0.01, moved
 
 
-def test_a_spectral_branch_of_the_rise_alone_is_blind_to_a_fixed_equaliser(model):
+def test_a_spectral_branch_of_the_rise_alone_or_of_relative_levels_is_blind_to_a_fixed_equaliser(model):
+    torch.manual_seed(0)
     x = torch.randn(1, 3 * SAMPLE_RATE) * 0.1
     mel = model.encoder(encoder_input(x, model.config.n_fft), with_mel=True)[1]
     tilt = torch.linspace(-12, 12, mel.shape[1])[None, :, None]  # a fixed EQ: a constant per log-mel band
-    moved = {}
-    for level in (True, False):
-        grown = grown_alike(model, x, "spectral", onset_spectral=8, onset_spectral_level=level)
+    darker = mel.clone()
+    darker[:, -40:, 300:] -= 12  # the high bands fall from frame 300 on, and stay down: no rise anywhere
+    moved, heard, inputs = {}, {}, {}
+    for setting in ("level", "rise", "relative"):
+        grown = grown_alike(model, x, "spectral", onset_spectral=8, onset_spectral_level=setting != "rise",
+                            onset_spectral_relative=setting == "relative")
         with torch.no_grad():
             torch.nn.init.normal_(grown.spectral.out.weight)
-            moved[level] = (grown.spectral(mel + tilt) - grown.spectral(mel)).abs().max()
-    assert grown.spectral.convs[0].in_channels == mel.shape[1]  # half the inputs: no level
-    assert moved[True] > 1e-2 and moved[False] < 1e-5, moved  # the level hears the EQ; the rise alone does not
+            moved[setting] = (grown.spectral(mel + tilt) - grown.spectral(mel)).abs().max()
+            heard[setting] = (grown.spectral(darker) - grown.spectral(mel)).abs().amax((0, 1))
+        inputs[setting] = grown.spectral.convs[0].in_channels
+    assert inputs == {"level": 2 * mel.shape[1], "rise": mel.shape[1], "relative": 2 * mel.shape[1]}
+    # the level hears the EQ; the rise alone and the levels relative to the track's do not
+    assert moved["level"] > 1e-2 and moved["rise"] < 1e-5 and moved["relative"] < 1e-5, moved
+    # beyond the convolutions' 15 frames from the fall, the rise alone hears nothing; the relative level
+    # hears the darker frames
+    after = slice(320, 500)
+    assert heard["relative"][after].min() > 1e-3 and heard["rise"][after].max() < 1e-5, heard
 
 
 @needs_hydrogen

@@ -26,7 +26,7 @@ TRAINABLE = {
 _KIT_KEYS = ("n_kits", "kit_names")
 GROWN = {"onset_context": "context", "onset_spectral": "spectral"}
 """Model settings of onset branches a run may add to its `train.init` model -> their module's name."""
-BRANCH_SETTINGS = {"onset_spectral_level": "onset_spectral"}
+BRANCH_SETTINGS = {"onset_spectral_level": "onset_spectral", "onset_spectral_relative": "onset_spectral"}
 """Other settings of those branches -> the branch's width setting: free where the branch is added."""
 LIKE_ITEMS = 8
 """Training items of a new kit the classifier listens to, to choose the known kit it starts as."""
