@@ -200,9 +200,10 @@ class SpectralOnsets(nn.Module):
     mid tom from a high tom or an open hi-hat from a closed one. This branch reads every mel band
     and its rise (the positive frame-to-frame difference), each normalised over the bands, through
     four dilated convolutions in time (15 frames, 87 ms, each side); with `level` False, the rise
-    alone; with `relative`, each band's level less its mean over the input's frames. Grid frame m is the time of mel frame m (the backbone's features lag it by half its
-    `frames_added`, which its wide receptive field absorbs; this branch's is too short to), so the
-    frames the grid has beyond the mel's are padded at the end. Its last layer starts at zero, so a
+    alone; with `relative`, each band's level less its mean over the input's frames. Grid frame m
+    is the time of mel frame m (the backbone's features lag it by half its `frames_added`, which
+    its wide receptive field absorbs; this branch's is too short to), so the frames the grid has
+    beyond the mel's are padded at the end. Its last layer starts at zero, so a
     model that gains it transcribes as before until it trains.
     """
 
